@@ -234,7 +234,7 @@ pub fn learnable_fake_quantize_per_tensor_affine_backward(
                 dscale_big
             };
             sum_scale += f64::from(dy * bound * grad_factor);
-            sum_zp += f64::from(dy * -1.0 * scale * grad_factor);
+            sum_zp += f64::from(-dy * scale * grad_factor);
         }
         dy * f32::from(u8::from(in_range))
     });
