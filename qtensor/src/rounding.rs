@@ -20,10 +20,11 @@ pub fn inv_scale(scale: f64) -> f32 {
     1.0f32 / scale as f32
 }
 
-/// Dequantizes one value as PyTorch's scalar path: `(q - zero_point) * scale`.
+/// Dequantizes one value as PyTorch's vectorised path does: `(q - zero_point) * scale`, in `f32`
+/// with the scale rounded to `f32` (this matters for qint32, where `q` is large).
 #[inline]
 pub fn dequantize_val(q: i64, scale: f64, zero_point: i64) -> f32 {
-    (f64::from(q as f32 - zero_point as f32) * scale) as f32
+    (q - zero_point) as f32 * scale as f32
 }
 
 /// PyTorch's `SMALL_SCALE_THRESHOLD` in `ChooseQuantizationParams`.

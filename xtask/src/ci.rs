@@ -1,0 +1,49 @@
+//! `cargo xtask ci`: the whole check a submission must pass, in the order CI runs it.
+
+use std::path::Path;
+use std::process::{Command, ExitCode};
+
+/// The steps: formatting, lints, tests, docs, conformance.
+const STEPS: &[(&str, &[&str])] = &[
+    ("format", &["fmt", "--all", "--", "--check"]),
+    (
+        "clippy",
+        &[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ],
+    ),
+    ("tests", &["test", "--workspace"]),
+    ("docs", &["doc", "--workspace", "--no-deps"]),
+    ("conformance", &["xtask", "conformance"]),
+];
+
+/// Runs every step with the same cargo that runs us; stops at the first failure.
+pub fn run(root: &Path) -> ExitCode {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    for (name, args) in STEPS {
+        println!("==> {name}: cargo {}", args.join(" "));
+        let mut cmd = Command::new(&cargo);
+        cmd.args(*args).current_dir(root);
+        if *name == "docs" {
+            cmd.env("RUSTDOCFLAGS", "-D warnings");
+        }
+        match cmd.status() {
+            Ok(s) if s.success() => {}
+            Ok(s) => {
+                eprintln!("ci: step '{name}' failed ({s})");
+                return ExitCode::FAILURE;
+            }
+            Err(e) => {
+                eprintln!("ci: cannot run cargo for step '{name}': {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    println!("ci: all steps passed");
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,23 @@
+//! The handlers, one module per area; [`handler`] is the one table of supported kinds.
+
+use super::check::Verdict;
+use super::fixture::Case;
+
+mod fake_quant;
+mod qtensor;
+
+/// Runs one case.
+pub type Handler = fn(&Case) -> Result<Verdict, String>;
+
+/// The handler of a kind, or `None` if we do not support it yet.
+pub fn handler(kind: &str) -> Option<Handler> {
+    Some(match kind {
+        "quantize_per_tensor" => qtensor::quantize_per_tensor,
+        "quantize_per_channel" => qtensor::quantize_per_channel,
+        "quantize_per_tensor_dynamic" => qtensor::quantize_per_tensor_dynamic,
+        "fake_quantize_per_tensor_affine" => fake_quant::per_tensor,
+        "fake_quantize_per_channel_affine" => fake_quant::per_channel,
+        "learnable_fake_quantize_per_tensor_affine" => fake_quant::learnable_per_tensor,
+        _ => return None,
+    })
+}

@@ -1,0 +1,4 @@
+//! The workspace's own tasks, as a library so that each task's pieces can be tested.
+
+pub mod ci;
+pub mod conformance;
