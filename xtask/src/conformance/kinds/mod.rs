@@ -4,6 +4,7 @@ use super::check::Verdict;
 use super::fixture::Case;
 
 mod fake_quant;
+mod fusion;
 mod qtensor;
 
 /// Runs one case.
@@ -18,6 +19,8 @@ pub fn handler(kind: &str) -> Option<Handler> {
         "fake_quantize_per_tensor_affine" => fake_quant::per_tensor,
         "fake_quantize_per_channel_affine" => fake_quant::per_channel,
         "learnable_fake_quantize_per_tensor_affine" => fake_quant::learnable_per_tensor,
+        "fuse_conv_bn_eval" => fusion::conv_bn,
+        "fuse_linear_bn_eval" => fusion::linear_bn,
         _ => return None,
     })
 }
