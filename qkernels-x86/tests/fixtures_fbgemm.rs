@@ -40,7 +40,10 @@ struct QT {
 }
 
 fn qtensor(v: &Value) -> QT {
-    assert_eq!(v["dtype"], "quint8", "only quint8 fixtures are expected here");
+    assert_eq!(
+        v["dtype"], "quint8",
+        "only quint8 fixtures are expected here"
+    );
     assert_eq!(v["qscheme"], "per_tensor_affine");
     QT {
         shape: usizes(&v["shape"]),
@@ -128,21 +131,37 @@ fn run(op: &str, p: &Value, inputs: &Value) -> (Vec<usize>, Vec<u8>, Affine) {
             let (a, b) = (a(), b());
             let oq = out_q(p);
             let ins = [
-                CatInput { data: &a.data, shape: &a.shape, q: a.q },
-                CatInput { data: &b.data, shape: &b.shape, q: b.q },
+                CatInput {
+                    data: &a.data,
+                    shape: &a.shape,
+                    q: a.q,
+                },
+                CatInput {
+                    data: &b.data,
+                    shape: &b.shape,
+                    q: b.q,
+                },
             ];
             let r = elementwise::cat(&ins, p["dim"].as_u64().unwrap() as usize, oq).unwrap();
             (r.shape, r.data, oq)
         }
         "relu" | "relu6" => {
             let x = x();
-            let f = if op == "relu" { activation::relu::<u8> } else { activation::relu6::<u8> };
+            let f = if op == "relu" {
+                activation::relu::<u8>
+            } else {
+                activation::relu6::<u8>
+            };
             (x.shape.clone(), f(view(&x)).unwrap(), x.q)
         }
         "hardswish" | "sigmoid" => {
             let x = x();
             let oq = out_q(p);
-            let f = if op == "hardswish" { activation::hardswish::<u8> } else { activation::sigmoid::<u8> };
+            let f = if op == "hardswish" {
+                activation::hardswish::<u8>
+            } else {
+                activation::sigmoid::<u8>
+            };
             (x.shape.clone(), f(view(&x), oq).unwrap(), oq)
         }
         "tanh" => {
@@ -154,19 +173,30 @@ fn run(op: &str, p: &Value, inputs: &Value) -> (Vec<usize>, Vec<u8>, Affine) {
             let x = x();
             let oq = out_q(p);
             let slope = p["negative_slope"].as_f64().unwrap();
-            (x.shape.clone(), activation::leaky_relu(view(&x), slope, oq).unwrap(), oq)
+            (
+                x.shape.clone(),
+                activation::leaky_relu(view(&x), slope, oq).unwrap(),
+                oq,
+            )
         }
         "elu" => {
             let x = x();
             let oq = out_q(p);
             let alpha = p["alpha"].as_f64().unwrap();
-            (x.shape.clone(), activation::elu(view(&x), alpha, oq).unwrap(), oq)
+            (
+                x.shape.clone(),
+                activation::elu(view(&x), alpha, oq).unwrap(),
+                oq,
+            )
         }
         "batch_norm2d" => {
             let x = x();
             let oq = out_q(p);
             let (w, bias) = (floats(&inputs["weight"]), floats(&inputs["bias"]));
-            let (mean, var) = (floats(&inputs["running_mean"]), floats(&inputs["running_var"]));
+            let (mean, var) = (
+                floats(&inputs["running_mean"]),
+                floats(&inputs["running_var"]),
+            );
             let bn = BatchNorm2d {
                 weight: &w,
                 bias: &bias,
@@ -180,7 +210,10 @@ fn run(op: &str, p: &Value, inputs: &Value) -> (Vec<usize>, Vec<u8>, Affine) {
         "max_pool2d" => {
             let x = x();
             let mut mp = MaxPool2d::new(pair(&p["kernel_size"]));
-            if let Some(s) = p.get("stride").filter(|s| !s.as_array().is_some_and(|a| a.is_empty())) {
+            if let Some(s) = p
+                .get("stride")
+                .filter(|s| !s.as_array().is_some_and(|a| a.is_empty()))
+            {
                 mp.stride = pair(s);
             }
             if let Some(pd) = p.get("padding") {
@@ -192,7 +225,10 @@ fn run(op: &str, p: &Value, inputs: &Value) -> (Vec<usize>, Vec<u8>, Affine) {
         "avg_pool2d" => {
             let x = x();
             let mut ap = AvgPool2d::new(pair(&p["kernel_size"]));
-            if let Some(s) = p.get("stride").filter(|s| !s.as_array().is_some_and(|a| a.is_empty())) {
+            if let Some(s) = p
+                .get("stride")
+                .filter(|s| !s.as_array().is_some_and(|a| a.is_empty()))
+            {
                 ap.stride = pair(s);
             }
             if let Some(pd) = p.get("padding") {
@@ -203,7 +239,8 @@ fn run(op: &str, p: &Value, inputs: &Value) -> (Vec<usize>, Vec<u8>, Affine) {
         }
         "adaptive_avg_pool2d" => {
             let x = x();
-            let (s, y) = pool::adaptive_avg_pool2d(view(&x), nchw(&x), pair(&p["output_size"])).unwrap();
+            let (s, y) =
+                pool::adaptive_avg_pool2d(view(&x), nchw(&x), pair(&p["output_size"])).unwrap();
             (s.dims().to_vec(), y, x.q)
         }
         "upsample" => {
@@ -220,7 +257,10 @@ fn run(op: &str, p: &Value, inputs: &Value) -> (Vec<usize>, Vec<u8>, Affine) {
 
 #[test]
 fn fbgemm_op_fixtures_match_pytorch() {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../conformance/fixtures/ops_fbgemm.json");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../conformance/fixtures/ops_fbgemm.json"
+    );
     let text = std::fs::read_to_string(path).expect("fixture file");
     let doc: Value = serde_json::from_str(&text).unwrap();
     let (mut passed, mut failed, mut seen_ops) = (0, Vec::new(), Vec::new());

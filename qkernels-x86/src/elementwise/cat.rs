@@ -2,7 +2,7 @@
 //! parameters into given output parameters.
 
 use crate::op_error::OpError;
-use crate::quant::{dequantize_plain, inv_scale_f32, quantize_legacy_f32, Affine, QInt};
+use crate::quant::{dequantize_plain, inv_scale_f32, quantize_f32, Affine, QInt};
 
 /// One operand of [`cat`]: row-major data, its shape and its parameters.
 #[derive(Clone, Copy, Debug)]
@@ -77,8 +77,10 @@ fn check_inputs<T: QInt>(inputs: &[CatInput<T>], dim: usize) -> Result<Vec<usize
 /// `quantized::cat(xs, dim, scale, zero_point)` on contiguous tensors: each
 /// input is dequantized (`scale * (q - zp)`), the results are concatenated
 /// along `dim` and quantized with `out_q` the way `quantize_per_tensor` does
-/// (fbgemm's legacy vector quantize: `round(fma(x, 1/scale, zp))`). Inputs
-/// whose parameters equal `out_q` are copied, which gives the same values.
+/// (`zp + round_half_even(x * (1.0f / scale))`; the `quantize_per_tensor`
+/// fixtures, which contain exact ties, rule out the variant that adds the
+/// zero point before rounding). Inputs whose parameters equal `out_q` are
+/// copied, which gives the same values.
 ///
 /// Errors: no inputs, `dim` out of range, mismatched ranks or sizes, data
 /// lengths that do not match shapes, invalid quantization parameters.
@@ -101,11 +103,7 @@ pub fn cat<T: QInt>(
             } else {
                 let (s, z) = (input.q.scale_f32(), input.q.zero_point);
                 data.extend(src.iter().map(|&v| {
-                    quantize_legacy_f32::<T>(
-                        dequantize_plain(v.to_i32(), s, z),
-                        inv,
-                        out_q.zero_point,
-                    )
+                    quantize_f32::<T>(dequantize_plain(v.to_i32(), s, z), inv, out_q.zero_point)
                 }));
             }
         }

@@ -18,10 +18,12 @@ impl Affine {
         Affine { scale, zero_point }
     }
 
-    /// Checks that the scale is finite and positive and that the zero point
-    /// is representable in `T`.
+    /// Checks that the scale is finite and positive (also once rounded to
+    /// `f32`, as the kernels use it) and that the zero point is representable
+    /// in `T`.
     pub fn validate<T: QInt>(&self, what: &'static str) -> Result<(), OpError> {
-        if !(self.scale.is_finite() && self.scale > 0.0) {
+        let s32 = self.scale as f32;
+        if !(self.scale.is_finite() && self.scale > 0.0 && s32.is_finite() && s32 > 0.0) {
             return Err(OpError::InvalidScale {
                 what,
                 scale: self.scale,

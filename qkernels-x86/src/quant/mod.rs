@@ -11,6 +11,5 @@ pub use affine::{Affine, QVec, QView};
 pub use qint::QInt;
 pub use rounding::{
     cvt_round_f32, dequantize_fma, dequantize_plain, dequantize_sub_mul, inv_scale_f32,
-    inv_scale_f64, quantize_f32, quantize_legacy_f32, quantize_val, requantize_from_int,
-    scale_neg_zp_premul,
+    inv_scale_f64, quantize_f32, quantize_val, requantize_from_int, scale_neg_zp_premul,
 };

@@ -37,16 +37,6 @@ pub fn quantize_f32<T: QInt>(x: f32, inv_scale: f32, zero_point: i32) -> T {
     T::from_i32_sat(cvt_round_f32(t).wrapping_add(zero_point))
 }
 
-/// fbgemm's array `Quantize<T, LEGACY = true>` (`QuantizeAvx2`), used by
-/// `quantize_per_tensor` and hence by the dequantize-cat-quantize path:
-/// `clamp(cvtps_epi32(min(fma(x, inv_scale, zp), 2^31 - 128)))`, i.e. the zero
-/// point is added in `f32` (fused) *before* rounding.
-#[inline(always)]
-pub fn quantize_legacy_f32<T: QInt>(x: f32, inv_scale: f32, zero_point: i32) -> T {
-    let t = x.mul_add(inv_scale, zero_point as f32).min(INT32_FLOAT_MAX);
-    T::from_i32_sat(cvt_round_f32(t))
-}
-
 /// `at::native::quantize_val` (fbgemm's non-legacy `Quantize`):
 /// `zp + nearbyint(x * (1.0f / (float)scale))`, clamped.
 #[inline]
