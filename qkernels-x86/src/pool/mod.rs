@@ -20,3 +20,6 @@ pub use avg_pool::avg_pool2d;
 pub use max_pool::max_pool2d;
 pub use upsample::{upsample_nearest2d, UpsampleSize};
 pub use window::{pooling_output_size, AvgPool2d, MaxPool2d};
+
+#[cfg(test)]
+mod tests;
