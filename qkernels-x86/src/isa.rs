@@ -14,7 +14,7 @@ pub enum Isa {
     Scalar,
     /// AVX2 + FMA (256-bit).
     Avx2,
-    /// AVX-512 F + BW (512-bit).
+    /// AVX-512 F + BW + VL (512-bit, masked tails).
     Avx512,
 }
 
@@ -39,6 +39,7 @@ impl Isa {
                 Isa::Avx2.is_available()
                     && std::arch::is_x86_feature_detected!("avx512f")
                     && std::arch::is_x86_feature_detected!("avx512bw")
+                    && std::arch::is_x86_feature_detected!("avx512vl")
             }
             #[cfg(not(target_arch = "x86_64"))]
             _ => false,

@@ -80,22 +80,48 @@ fn run<T: QInt>(
     let params = fused_params(bn, x.q.scale, out_q.scale);
     let (zin, zout) = (x.q.zero_point, out_q.zero_point);
     let floor = T::from_i32_sat(zout);
+    // `do_bn_compute`: fma(alpha, x - zp, beta), quantized with scale 1.
+    let one = |(alpha, beta): (f32, f32), v: i32| -> T {
+        let y: T = quantize_f32(alpha.mul_add((v - zin) as f32, beta), 1.0, zout);
+        if relu {
+            y.max(floor)
+        } else {
+            y
+        }
+    };
     let plane = shape.h * shape.w;
     let mut out = vec![T::default(); x.data.len()];
     if plane == 0 {
         return Ok(out);
     }
+    // With at least 256 values per channel, a per-channel table of all
+    // possible inputs is cheaper than one fused multiply-add per value.
+    let tables: Vec<Vec<T>> = if shape.n * plane >= 256 {
+        params
+            .iter()
+            .map(|&ab| (T::QMIN..=T::QMAX).map(|v| one(ab, v)).collect())
+            .collect()
+    } else {
+        Vec::new()
+    };
     for (p, (src, dst)) in x
         .data
         .chunks_exact(plane)
         .zip(out.chunks_exact_mut(plane))
         .enumerate()
     {
-        let (alpha, beta) = params[p % shape.c];
-        for (o, &v) in dst.iter_mut().zip(src) {
-            // `do_bn_compute`: fma(alpha, x - zp, beta), quantized with scale 1.
-            let y: T = quantize_f32(alpha.mul_add((v.to_i32() - zin) as f32, beta), 1.0, zout);
-            *o = if relu { y.max(floor) } else { y };
+        let ch = p % shape.c;
+        match tables.get(ch) {
+            Some(table) => {
+                for (o, &v) in dst.iter_mut().zip(src) {
+                    *o = table[(v.to_i32() - T::QMIN) as usize];
+                }
+            }
+            None => {
+                for (o, &v) in dst.iter_mut().zip(src) {
+                    *o = one(params[ch], v.to_i32());
+                }
+            }
         }
     }
     Ok(out)
@@ -125,4 +151,36 @@ pub fn batch_norm2d_relu<T: QInt>(
     out_q: Affine,
 ) -> Result<Vec<T>, OpError> {
     run(x, shape, bn, out_q, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_path_equals_direct_path() {
+        // Two batch items of 128 values per channel use the table (256 per
+        // channel); each item alone uses the direct formula.
+        let (w, b) = ([0.7f32, 1.3, 0.2], [0.1f32, -0.4, 0.9]);
+        let (m, v) = ([0.05f32, -0.2, 0.3], [0.9f32, 1.7, 0.4]);
+        let bn = BatchNorm2d {
+            weight: &w,
+            bias: &b,
+            running_mean: &m,
+            running_var: &v,
+            eps: 1e-5,
+        };
+        let (qx, qo) = (Affine::new(0.031, 119), Affine::new(0.047, 64));
+        let x: Vec<u8> = (0..2 * 3 * 128).map(|i| (i * 89 % 256) as u8).collect();
+        for relu in [false, true] {
+            let both = run(QView::new(&x, qx), Nchw::new(2, 3, 1, 128), &bn, qo, relu).unwrap();
+            let mut split = Vec::new();
+            for item in x.chunks(3 * 128) {
+                split.extend(
+                    run(QView::new(item, qx), Nchw::new(1, 3, 1, 128), &bn, qo, relu).unwrap(),
+                );
+            }
+            assert_eq!(both, split, "relu={relu}");
+        }
+    }
 }

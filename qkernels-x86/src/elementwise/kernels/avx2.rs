@@ -1,6 +1,6 @@
 //! AVX2 + FMA bodies of the binary kernels (`u8`, 32 elements per step).
 
-use super::{scalar, AddParams, MulParams};
+use super::{AddParams, MulParams};
 use std::arch::x86_64::*;
 
 /// Largest `i32` exactly representable as `f32`.
@@ -35,43 +35,99 @@ fn quantize8(x: __m256, inv: __m256, zp: __m256i) -> __m256i {
     _mm256_add_epi32(_mm256_cvtps_epi32(t), zp)
 }
 
+/// 32 outputs of `qadd_kernel` from 32 bytes of each input.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn add_block(p: &AddParams, a: &[u8; 32], b: &[u8; 32]) -> __m256i {
+    let (sa, pa) = (_mm256_set1_ps(p.a_scale), _mm256_set1_ps(p.a_premul));
+    let (sb, pb) = (_mm256_set1_ps(p.b_scale), _mm256_set1_ps(p.b_premul));
+    let inv = _mm256_set1_ps(p.inv_out);
+    let zp = _mm256_set1_epi32(p.out_zp);
+    let mut r = [_mm256_setzero_si256(); 4];
+    for (g, rg) in r.iter_mut().enumerate() {
+        // SAFETY: 8 * g + 8 <= 32 bytes of each array.
+        let (qa, qb) = unsafe {
+            (
+                load8_u8_as_i32(a.as_ptr().add(8 * g)),
+                load8_u8_as_i32(b.as_ptr().add(8 * g)),
+            )
+        };
+        let da = _mm256_fmadd_ps(sa, _mm256_cvtepi32_ps(qa), pa);
+        let db = _mm256_fmadd_ps(sb, _mm256_cvtepi32_ps(qb), pb);
+        let mut c = _mm256_add_ps(da, db);
+        if p.relu {
+            c = _mm256_max_ps(c, _mm256_setzero_ps());
+        }
+        *rg = quantize8(c, inv, zp);
+    }
+    pack_u8(r)
+}
+
+/// 32 outputs of `qmul_kernel` from 32 bytes of each input.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn mul_block(p: &MulParams, a: &[u8; 32], b: &[u8; 32]) -> __m256i {
+    let (za, zb) = (_mm256_set1_epi32(p.a_zp), _mm256_set1_epi32(p.b_zp));
+    let mult = _mm256_set1_ps(p.multiplier);
+    let zp = _mm256_set1_epi32(p.out_zp);
+    let mut r = [_mm256_setzero_si256(); 4];
+    for (g, rg) in r.iter_mut().enumerate() {
+        // SAFETY: 8 * g + 8 <= 32 bytes of each array.
+        let (qa, qb) = unsafe {
+            (
+                load8_u8_as_i32(a.as_ptr().add(8 * g)),
+                load8_u8_as_i32(b.as_ptr().add(8 * g)),
+            )
+        };
+        let acc = _mm256_mullo_epi32(_mm256_sub_epi32(qa, za), _mm256_sub_epi32(qb, zb));
+        let scaled = _mm256_mul_ps(_mm256_cvtepi32_ps(acc), mult);
+        *rg = _mm256_add_epi32(_mm256_cvtps_epi32(scaled), zp);
+    }
+    let v = pack_u8(r);
+    if p.relu {
+        _mm256_max_epu8(v, _mm256_set1_epi8(p.out_zp.clamp(0, 255) as u8 as i8))
+    } else {
+        v
+    }
+}
+
+/// Runs a 32-wide block function over equal-length slices; the last partial
+/// block goes through zero-padded copies.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn run_blocks(a: &[u8], b: &[u8], out: &mut [u8], block: impl Fn(&[u8; 32], &[u8; 32]) -> __m256i) {
+    let n = out.len().min(a.len()).min(b.len());
+    let mut i = 0;
+    while i + 32 <= n {
+        if let (Ok(x), Ok(y)) = (
+            <&[u8; 32]>::try_from(&a[i..i + 32]),
+            <&[u8; 32]>::try_from(&b[i..i + 32]),
+        ) {
+            let v = block(x, y);
+            // SAFETY: i + 32 <= n <= out.len(); the store is unaligned.
+            unsafe { _mm256_storeu_si256(out.as_mut_ptr().add(i).cast(), v) };
+        }
+        i += 32;
+    }
+    if i < n {
+        let len = n - i;
+        let (mut ta, mut tb, mut result) = ([0u8; 32], [0u8; 32], [0u8; 32]);
+        ta[..len].copy_from_slice(&a[i..n]);
+        tb[..len].copy_from_slice(&b[i..n]);
+        let v = block(&ta, &tb);
+        // SAFETY: `result` is 32 writable bytes; the store is unaligned.
+        unsafe { _mm256_storeu_si256(result.as_mut_ptr().cast(), v) };
+        out[i..n].copy_from_slice(&result[..len]);
+    }
+}
+
 /// AVX2 `qadd_kernel` for `u8`.
 ///
 /// # Safety
 /// AVX2 and FMA must be available. Slices have equal lengths.
 #[target_feature(enable = "avx2,fma")]
 pub(super) unsafe fn add_u8(p: &AddParams, a: &[u8], b: &[u8], out: &mut [u8]) {
-    let n = out.len().min(a.len()).min(b.len());
-    let (sa, pa) = (_mm256_set1_ps(p.a_scale), _mm256_set1_ps(p.a_premul));
-    let (sb, pb) = (_mm256_set1_ps(p.b_scale), _mm256_set1_ps(p.b_premul));
-    let inv = _mm256_set1_ps(p.inv_out);
-    let zp = _mm256_set1_epi32(p.out_zp);
-    let zero = _mm256_setzero_ps();
-    let mut i = 0;
-    while i + 32 <= n {
-        let mut r = [_mm256_setzero_si256(); 4];
-        for (g, rg) in r.iter_mut().enumerate() {
-            let off = i + 8 * g;
-            // SAFETY: off + 8 <= i + 32 <= n, which bounds `a` and `b`.
-            let (qa, qb) = unsafe {
-                (
-                    load8_u8_as_i32(a.as_ptr().add(off)),
-                    load8_u8_as_i32(b.as_ptr().add(off)),
-                )
-            };
-            let da = _mm256_fmadd_ps(sa, _mm256_cvtepi32_ps(qa), pa);
-            let db = _mm256_fmadd_ps(sb, _mm256_cvtepi32_ps(qb), pb);
-            let mut c = _mm256_add_ps(da, db);
-            if p.relu {
-                c = _mm256_max_ps(c, zero);
-            }
-            *rg = quantize8(c, inv, zp);
-        }
-        // SAFETY: i + 32 <= n <= out.len(); the store is unaligned.
-        unsafe { _mm256_storeu_si256(out.as_mut_ptr().add(i).cast(), pack_u8(r)) };
-        i += 32;
-    }
-    scalar::add(p, &a[i..n], &b[i..n], &mut out[i..n]);
+    run_blocks(a, b, out, |x, y| add_block(p, x, y));
 }
 
 /// AVX2 `qmul_kernel` for `u8`.
@@ -80,34 +136,5 @@ pub(super) unsafe fn add_u8(p: &AddParams, a: &[u8], b: &[u8], out: &mut [u8]) {
 /// AVX2 and FMA must be available. Slices have equal lengths.
 #[target_feature(enable = "avx2,fma")]
 pub(super) unsafe fn mul_u8(p: &MulParams, a: &[u8], b: &[u8], out: &mut [u8]) {
-    let n = out.len().min(a.len()).min(b.len());
-    let (za, zb) = (_mm256_set1_epi32(p.a_zp), _mm256_set1_epi32(p.b_zp));
-    let mult = _mm256_set1_ps(p.multiplier);
-    let zp = _mm256_set1_epi32(p.out_zp);
-    let relu_floor = _mm256_set1_epi8(p.out_zp.clamp(0, 255) as u8 as i8);
-    let mut i = 0;
-    while i + 32 <= n {
-        let mut r = [_mm256_setzero_si256(); 4];
-        for (g, rg) in r.iter_mut().enumerate() {
-            let off = i + 8 * g;
-            // SAFETY: off + 8 <= i + 32 <= n, which bounds `a` and `b`.
-            let (qa, qb) = unsafe {
-                (
-                    load8_u8_as_i32(a.as_ptr().add(off)),
-                    load8_u8_as_i32(b.as_ptr().add(off)),
-                )
-            };
-            let acc = _mm256_mullo_epi32(_mm256_sub_epi32(qa, za), _mm256_sub_epi32(qb, zb));
-            let scaled = _mm256_mul_ps(_mm256_cvtepi32_ps(acc), mult);
-            *rg = _mm256_add_epi32(_mm256_cvtps_epi32(scaled), zp);
-        }
-        let mut v = pack_u8(r);
-        if p.relu {
-            v = _mm256_max_epu8(v, relu_floor);
-        }
-        // SAFETY: i + 32 <= n <= out.len(); the store is unaligned.
-        unsafe { _mm256_storeu_si256(out.as_mut_ptr().add(i).cast(), v) };
-        i += 32;
-    }
-    scalar::mul(p, &a[i..n], &b[i..n], &mut out[i..n]);
+    run_blocks(a, b, out, |x, y| mul_block(p, x, y));
 }

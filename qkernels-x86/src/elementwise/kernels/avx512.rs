@@ -1,25 +1,38 @@
-//! AVX-512 (F + BW) bodies of the binary kernels (`u8`, 16 elements per step).
+//! AVX-512 (F + BW + VL) bodies of the binary kernels (`u8`, 16 elements per
+//! step, the last partial step masked).
 
-use super::{scalar, AddParams, MulParams};
+use super::{AddParams, MulParams};
 use std::arch::x86_64::*;
 
 /// Largest `i32` exactly representable as `f32`.
 const INT32_FLOAT_MAX: f32 = 2_147_483_520.0;
 
-/// Zero-extends 16 bytes at `p` to sixteen `i32` lanes.
+/// Zero-extends the bytes of `p` selected by `mask` to sixteen `i32` lanes
+/// (unselected lanes read as 0 and are not accessed).
 ///
 /// # Safety
-/// `p` must point to 16 readable bytes; AVX-512 F must be available.
+/// Every selected byte of `p` must be readable; AVX-512 F/BW/VL must be available.
 #[inline]
-#[target_feature(enable = "avx512f,avx512bw,avx2,fma")]
-unsafe fn load16_u8_as_i32(p: *const u8) -> __m512i {
-    // SAFETY: the caller guarantees 16 readable bytes at `p`; the load is unaligned.
-    _mm512_cvtepu8_epi32(unsafe { _mm_loadu_si128(p.cast()) })
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")]
+unsafe fn load16_u8_as_i32(mask: __mmask16, p: *const u8) -> __m512i {
+    // SAFETY: the caller guarantees the selected bytes are readable; masked-off
+    // bytes are not accessed (fault suppression).
+    _mm512_cvtepu8_epi32(unsafe { _mm_maskz_loadu_epi8(mask, p.cast()) })
+}
+
+/// Mask selecting the first `min(len, 16)` lanes.
+#[inline]
+fn lanes16(len: usize) -> __mmask16 {
+    if len >= 16 {
+        0xffff
+    } else {
+        ((1u32 << len) - 1) as __mmask16
+    }
 }
 
 /// Clamps sixteen `i32` lanes to `[0, 255]` and narrows them to bytes.
 #[inline]
-#[target_feature(enable = "avx512f,avx512bw,avx2,fma")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")]
 fn narrow_u8(r: __m512i) -> __m128i {
     let c = _mm512_min_epi32(
         _mm512_max_epi32(r, _mm512_setzero_si512()),
@@ -31,8 +44,8 @@ fn narrow_u8(r: __m512i) -> __m128i {
 /// AVX-512 `qadd_kernel` for `u8`.
 ///
 /// # Safety
-/// AVX-512 F/BW, AVX2 and FMA must be available. Slices have equal lengths.
-#[target_feature(enable = "avx512f,avx512bw,avx2,fma")]
+/// AVX-512 F/BW/VL, AVX2 and FMA must be available. Slices have equal lengths.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")]
 pub(super) unsafe fn add_u8(p: &AddParams, a: &[u8], b: &[u8], out: &mut [u8]) {
     let n = out.len().min(a.len()).min(b.len());
     let (sa, pa) = (_mm512_set1_ps(p.a_scale), _mm512_set1_ps(p.a_premul));
@@ -42,12 +55,13 @@ pub(super) unsafe fn add_u8(p: &AddParams, a: &[u8], b: &[u8], out: &mut [u8]) {
     let zp = _mm512_set1_epi32(p.out_zp);
     let zero = _mm512_setzero_ps();
     let mut i = 0;
-    while i + 16 <= n {
-        // SAFETY: i + 16 <= n, which bounds `a` and `b`.
+    while i < n {
+        let m = lanes16(n - i);
+        // SAFETY: the mask selects lanes below n - i, inside `a` and `b`.
         let (qa, qb) = unsafe {
             (
-                load16_u8_as_i32(a.as_ptr().add(i)),
-                load16_u8_as_i32(b.as_ptr().add(i)),
+                load16_u8_as_i32(m, a.as_ptr().add(i)),
+                load16_u8_as_i32(m, b.as_ptr().add(i)),
             )
         };
         let da = _mm512_fmadd_ps(sa, _mm512_cvtepi32_ps(qa), pa);
@@ -58,18 +72,17 @@ pub(super) unsafe fn add_u8(p: &AddParams, a: &[u8], b: &[u8], out: &mut [u8]) {
         }
         let t = _mm512_min_ps(_mm512_mul_ps(c, inv), clip);
         let r = _mm512_add_epi32(_mm512_cvtps_epi32(t), zp);
-        // SAFETY: i + 16 <= n <= out.len(); the store is unaligned.
-        unsafe { _mm_storeu_si128(out.as_mut_ptr().add(i).cast(), narrow_u8(r)) };
+        // SAFETY: the mask selects lanes below n - i <= out.len() - i.
+        unsafe { _mm_mask_storeu_epi8(out.as_mut_ptr().add(i).cast(), m, narrow_u8(r)) };
         i += 16;
     }
-    scalar::add(p, &a[i..n], &b[i..n], &mut out[i..n]);
 }
 
 /// AVX-512 `qmul_kernel` for `u8`.
 ///
 /// # Safety
-/// AVX-512 F/BW, AVX2 and FMA must be available. Slices have equal lengths.
-#[target_feature(enable = "avx512f,avx512bw,avx2,fma")]
+/// AVX-512 F/BW/VL, AVX2 and FMA must be available. Slices have equal lengths.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")]
 pub(super) unsafe fn mul_u8(p: &MulParams, a: &[u8], b: &[u8], out: &mut [u8]) {
     let n = out.len().min(a.len()).min(b.len());
     let (za, zb) = (_mm512_set1_epi32(p.a_zp), _mm512_set1_epi32(p.b_zp));
@@ -77,12 +90,13 @@ pub(super) unsafe fn mul_u8(p: &MulParams, a: &[u8], b: &[u8], out: &mut [u8]) {
     let zp = _mm512_set1_epi32(p.out_zp);
     let relu_floor = _mm512_set1_epi32(p.out_zp);
     let mut i = 0;
-    while i + 16 <= n {
-        // SAFETY: i + 16 <= n, which bounds `a` and `b`.
+    while i < n {
+        let m = lanes16(n - i);
+        // SAFETY: the mask selects lanes below n - i, inside `a` and `b`.
         let (qa, qb) = unsafe {
             (
-                load16_u8_as_i32(a.as_ptr().add(i)),
-                load16_u8_as_i32(b.as_ptr().add(i)),
+                load16_u8_as_i32(m, a.as_ptr().add(i)),
+                load16_u8_as_i32(m, b.as_ptr().add(i)),
             )
         };
         let acc = _mm512_mullo_epi32(_mm512_sub_epi32(qa, za), _mm512_sub_epi32(qb, zb));
@@ -91,9 +105,8 @@ pub(super) unsafe fn mul_u8(p: &MulParams, a: &[u8], b: &[u8], out: &mut [u8]) {
         if p.relu {
             r = _mm512_max_epi32(r, relu_floor);
         }
-        // SAFETY: i + 16 <= n <= out.len(); the store is unaligned.
-        unsafe { _mm_storeu_si128(out.as_mut_ptr().add(i).cast(), narrow_u8(r)) };
+        // SAFETY: the mask selects lanes below n - i <= out.len() - i.
+        unsafe { _mm_mask_storeu_epi8(out.as_mut_ptr().add(i).cast(), m, narrow_u8(r)) };
         i += 16;
     }
-    scalar::mul(p, &a[i..n], &b[i..n], &mut out[i..n]);
 }

@@ -45,7 +45,7 @@ pub(crate) fn add<T: QInt>(isa: Isa, p: &AddParams, a: &[T], b: &[T], out: &mut 
         if let (Some(a8), Some(b8)) = (T::as_u8(a), T::as_u8(b)) {
             if let Some(o8) = T::as_u8_mut(out) {
                 match isa {
-                    // SAFETY: AVX-512 F/BW, AVX2 and FMA were detected above.
+                    // SAFETY: AVX-512 F/BW/VL, AVX2 and FMA were detected above.
                     Isa::Avx512 => unsafe { avx512::add_u8(p, a8, b8, o8) },
                     // SAFETY: AVX2 and FMA were detected above.
                     _ => unsafe { avx2::add_u8(p, a8, b8, o8) },
@@ -66,7 +66,7 @@ pub(crate) fn mul<T: QInt>(isa: Isa, p: &MulParams, a: &[T], b: &[T], out: &mut 
         if let (Some(a8), Some(b8)) = (T::as_u8(a), T::as_u8(b)) {
             if let Some(o8) = T::as_u8_mut(out) {
                 match isa {
-                    // SAFETY: AVX-512 F/BW, AVX2 and FMA were detected above.
+                    // SAFETY: AVX-512 F/BW/VL, AVX2 and FMA were detected above.
                     Isa::Avx512 => unsafe { avx512::mul_u8(p, a8, b8, o8) },
                     // SAFETY: AVX2 and FMA were detected above.
                     _ => unsafe { avx2::mul_u8(p, a8, b8, o8) },

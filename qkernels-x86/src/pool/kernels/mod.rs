@@ -28,7 +28,7 @@ pub(crate) fn max_into<T: QInt>(isa: Isa, acc: &mut [T], src: &[T]) {
         if let Some(s8) = T::as_u8(src) {
             if let Some(a8) = T::as_u8_mut(acc) {
                 match isa {
-                    // SAFETY: AVX-512 F/BW were detected (`simd`).
+                    // SAFETY: AVX-512 F/BW/VL were detected (`simd`).
                     Isa::Avx512 => unsafe { avx512::max_into_u8(a8, s8) },
                     // SAFETY: AVX2 was detected (`simd`).
                     _ => unsafe { avx2::max_into_u8(a8, s8) },
@@ -72,7 +72,7 @@ pub(crate) fn avg_requant<T: QInt>(
     if simd(isa) {
         if let Some(o8) = T::as_u8_mut(out) {
             match isa {
-                // SAFETY: AVX-512 F/BW were detected (`simd`).
+                // SAFETY: AVX-512 F/BW/VL were detected (`simd`).
                 Isa::Avx512 => unsafe { avx512::avg_requant_u8(sum, sub, mult, zp, o8) },
                 // SAFETY: AVX2 was detected (`simd`).
                 _ => unsafe { avx2::avg_requant_u8(sum, sub, mult, zp, o8) },
@@ -90,7 +90,7 @@ pub(crate) fn sum<T: QInt>(isa: Isa, src: &[T]) -> i64 {
     if simd(isa) {
         if let Some(s8) = T::as_u8(src) {
             return match isa {
-                // SAFETY: AVX-512 F/BW were detected (`simd`).
+                // SAFETY: AVX-512 F/BW/VL were detected (`simd`).
                 Isa::Avx512 => unsafe { avx512::sum_u8(s8) },
                 // SAFETY: AVX2 was detected (`simd`).
                 _ => unsafe { avx2::sum_u8(s8) },
