@@ -27,6 +27,12 @@ fn check_finite(name: &'static str, value: f64) -> Result<(), OpError> {
 }
 
 /// Applies `f` to every dequantized value and quantizes with `inv_out`, `zp_out`.
+///
+/// This is the float sequence of PyTorch's *vectorised* lambdas. Their scalar
+/// lambdas, which PyTorch runs on the last `len % (2 * vector width)`
+/// elements, dequantize without the fused multiply-add and (sigmoid) divide
+/// in double precision; they can differ by one quantum near ties, and the
+/// vectorised result is the one used here for every element.
 fn map<T: QInt>(
     x: &QView<T>,
     dequant: Dequant,

@@ -68,6 +68,18 @@ pub(crate) fn mul_with_isa<T: QInt>(
 /// parameters `out_q`. Operands must have equal lengths (no broadcasting).
 ///
 /// Errors: length mismatch, invalid scale or zero point.
+///
+/// ```
+/// use qkernels_x86::elementwise::add;
+/// use qkernels_x86::quant::{Affine, QView};
+///
+/// let q = Affine::new(0.5, 10); // real = 0.5 * (q - 10)
+/// let a = [12u8, 10]; // 1.0, 0.0
+/// let b = [14u8, 9]; // 2.0, -0.5
+/// // 3.0 and -0.5 in steps of 0.25 around zero point 0: 12 and -2 -> 0.
+/// let y = add(QView::new(&a, q), QView::new(&b, q), Affine::new(0.25, 0)).unwrap();
+/// assert_eq!(y, [12, 0]);
+/// ```
 pub fn add<T: QInt>(a: QView<T>, b: QView<T>, out_q: Affine) -> Result<Vec<T>, OpError> {
     add_with_isa(Isa::detected(), a, b, out_q, false)
 }

@@ -116,6 +116,22 @@ pub(crate) fn max_pool2d_with_isa<T: QInt>(
 ///
 /// Errors: data length vs shape, zero channel/height/width, zero kernel,
 /// stride or dilation, padding above half the kernel, empty output.
+///
+/// ```
+/// use qkernels_x86::nchw::Nchw;
+/// use qkernels_x86::pool::{max_pool2d, MaxPool2d};
+/// use qkernels_x86::quant::{Affine, QView};
+///
+/// let x = [1u8, 5, 2, 0, 3, 4, 9, 8]; // one 2x4 plane
+/// let (shape, y) = max_pool2d(
+///     QView::new(&x, Affine::new(0.1, 0)),
+///     Nchw::new(1, 1, 2, 4),
+///     &MaxPool2d::new([2, 2]),
+/// )
+/// .unwrap();
+/// assert_eq!(shape, Nchw::new(1, 1, 1, 2));
+/// assert_eq!(y, [5, 9]); // max of {1, 5, 3, 4} and of {2, 0, 9, 8}
+/// ```
 pub fn max_pool2d<T: QInt>(
     x: QView<T>,
     shape: Nchw,

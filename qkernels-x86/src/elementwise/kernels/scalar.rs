@@ -3,7 +3,10 @@
 use super::{AddParams, MulParams};
 use crate::quant::{dequantize_fma, quantize_f32, requantize_from_int, QInt};
 
-/// One element of `qadd_kernel`'s vectorised lambda.
+/// One element of `qadd_kernel`'s vectorised lambda. PyTorch's scalar
+/// lambda (used for its last `len % (2 * vector width)` elements) dequantizes
+/// without the fused multiply-add; we use the vectorised form everywhere, so
+/// those tail elements may differ from PyTorch by one quantum near ties.
 #[inline(always)]
 pub(crate) fn add_one<T: QInt>(p: &AddParams, a: T, b: T) -> T {
     let da = dequantize_fma(a.to_i32(), p.a_scale, p.a_premul);
@@ -16,7 +19,7 @@ pub(crate) fn add_one<T: QInt>(p: &AddParams, a: T, b: T) -> T {
     quantize_f32(c, p.inv_out, p.out_zp)
 }
 
-/// One element of `qmul_kernel`.
+/// One element of `qmul_kernel` (its vectorised and scalar lambdas agree).
 #[inline(always)]
 pub(crate) fn mul_one<T: QInt>(p: &MulParams, a: T, b: T) -> T {
     let acc = (a.to_i32() - p.a_zp) * (b.to_i32() - p.b_zp);
