@@ -115,6 +115,12 @@ pub fn run(opts: &Options) -> ExitCode {
                         case.name, case.kind, v.detail
                     );
                 }
+                Err(e) if e.starts_with(kinds::UNSUPPORTED) => {
+                    tally.unsupported += 1;
+                    if opts.verbose {
+                        println!("skip {file_name}::{}: {e}", case.name);
+                    }
+                }
                 Err(e) => {
                     tally.failed += 1;
                     println!(

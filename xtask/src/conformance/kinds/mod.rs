@@ -5,10 +5,15 @@ use super::fixture::Case;
 
 mod fake_quant;
 mod fusion;
+mod ops;
 mod qtensor;
 
-/// Runs one case.
+/// Runs one case: a verdict, or an error (malformed case, or an operation we refuse).
 pub type Handler = fn(&Case) -> Result<Verdict, String>;
+
+/// Prefix of a handler error meaning "this case's variant is not supported yet": such cases are
+/// counted as unsupported (failures under `--strict`), not as failures.
+pub const UNSUPPORTED: &str = "unsupported: ";
 
 /// The handler of a kind, or `None` if we do not support it yet.
 pub fn handler(kind: &str) -> Option<Handler> {
@@ -21,6 +26,7 @@ pub fn handler(kind: &str) -> Option<Handler> {
         "learnable_fake_quantize_per_tensor_affine" => fake_quant::learnable_per_tensor,
         "fuse_conv_bn_eval" => fusion::conv_bn,
         "fuse_linear_bn_eval" => fusion::linear_bn,
+        "op" => ops::op,
         _ => return None,
     })
 }

@@ -1,0 +1,30 @@
+//! The quantized operator layer (`torch.ops.quantized`, `torch.ao.nn.quantized.functional`):
+//! one function per operator over [`QTensor`](qtensor::QTensor)s.
+//!
+//! Activations are quint8 or qint8, per-tensor quantized, NCHW for spatial operators. Each
+//! function checks its operands and returns [`QOpError`] rather than panicking.
+
+mod activation;
+mod elementwise;
+mod error;
+mod norm;
+mod operand;
+mod pool;
+
+pub use activation::{elu, hardswish, leaky_relu, relu, relu6, sigmoid, tanh};
+pub use elementwise::{add, add_relu, add_scalar, cat, mul, mul_relu, mul_scalar};
+pub use error::QOpError;
+pub use norm::{batch_norm2d, BatchNormParams};
+pub use pool::{
+    adaptive_avg_pool2d, avg_pool2d, max_pool2d, upsample_nearest2d, AvgPool2d, MaxPool2d,
+    UpsampleSize,
+};
+
+/// `torch.flatten` on a quantized tensor: dimensions `start_dim..=end_dim` merged, parameters kept.
+pub fn flatten(
+    x: &qtensor::QTensor,
+    start_dim: usize,
+    end_dim: usize,
+) -> Result<qtensor::QTensor, QOpError> {
+    Ok(x.flatten(start_dim, end_dim)?)
+}
