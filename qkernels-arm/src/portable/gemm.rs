@@ -1,0 +1,44 @@
+//! Portable 8x8 GEMM/convolution micro-kernel over `K1`-packed panels: the reference.
+
+use crate::gemm::tile::{Acc, Requant, TileArgs, MR, NR};
+use crate::requant::requantize;
+
+/// Accumulates one tile: `init[n] + sum((a - input_zp) * (w - wzp[n]))`, wrapping `i32`.
+pub(crate) fn accumulate(t: &TileArgs) -> Acc {
+    debug_assert!(t.in_bounds());
+    let mut acc: Acc = [t.init; MR];
+    let az = i32::from(t.input_zp);
+    let wz: [i32; NR] = t.wzp.map(i32::from);
+    for s in 0..t.ks() {
+        let panel = &t.panel[s * t.kc_pad * NR..][..t.kc * NR];
+        let bases: [usize; MR] = std::array::from_fn(|m| t.rows[m][s] + t.group_off);
+        for (c, w) in panel.chunks_exact(NR).enumerate() {
+            let w: [i32; NR] = std::array::from_fn(|n| i32::from(w[n]) - wz[n]);
+            for (m, row) in acc.iter_mut().enumerate() {
+                let a = i32::from(t.input[bases[m] + c]) - az;
+                for (r, &wn) in row.iter_mut().zip(&w) {
+                    *r = r.wrapping_add(a * wn);
+                }
+            }
+        }
+    }
+    acc
+}
+
+/// Requantizes the first `mr` rows and `nr` channels of a tile into `out` (row stride
+/// `stride`).
+pub(crate) fn requant_tile(
+    acc: &Acc,
+    q: &Requant,
+    mr: usize,
+    nr: usize,
+    out: &mut [u8],
+    stride: usize,
+) {
+    for (m, row) in acc.iter().enumerate().take(mr) {
+        let dst = &mut out[m * stride..][..nr];
+        for (n, d) in dst.iter_mut().enumerate() {
+            *d = requantize(row[n], q.scales[n], q.zero_point, q.min, q.max);
+        }
+    }
+}
