@@ -44,7 +44,9 @@ impl Kernels {
         let mut y = vec![0u8; a.data.len()];
         match self.path() {
             #[cfg(target_arch = "aarch64")]
-            crate::Path::Neon | crate::Path::NeonDot => crate::neon::vadd::add(&params, a.data, b.data, &mut y),
+            crate::Path::Neon | crate::Path::NeonDot => {
+                crate::neon::vadd::add(&params, a.data, b.data, &mut y)
+            }
             _ => crate::portable::elementwise::add(&params, a.data, b.data, &mut y),
         }
         Ok(result(a, y, out))
@@ -62,7 +64,11 @@ impl Kernels {
             .iter()
             .zip(b.data)
             .map(|(&x, &w)| {
-                let r = requantize_from_int((i64::from(x) - az) * (i64::from(w) - bz), multiplier, out.zero_point);
+                let r = requantize_from_int(
+                    (i64::from(x) - az) * (i64::from(w) - bz),
+                    multiplier,
+                    out.zero_point,
+                );
                 if relu {
                     r.max(out.zero_point)
                 } else {
@@ -109,13 +115,30 @@ impl Kernels {
             result(a, y, out)
         };
         Ok(if q_min > shifted {
-            requant((q_max as f64 - shifted as f64) / (q_max - q_min) as f64 * s, q_min)
+            requant(
+                (q_max as f64 - shifted as f64) / (q_max - q_min) as f64 * s,
+                q_min,
+            )
         } else if q_max < shifted {
-            requant((shifted as f64 - q_min as f64) / (q_max - q_min) as f64 * s, q_max)
+            requant(
+                (shifted as f64 - q_min as f64) / (q_max - q_min) as f64 * s,
+                q_max,
+            )
         } else {
             let zp = shifted as u8;
-            let y = a.data.iter().map(|&x| if relu { x.max(zp) } else { x }).collect();
-            result(a, y, U8Quant { scale: s, zero_point: zp })
+            let y = a
+                .data
+                .iter()
+                .map(|&x| if relu { x.max(zp) } else { x })
+                .collect();
+            result(
+                a,
+                y,
+                U8Quant {
+                    scale: s,
+                    zero_point: zp,
+                },
+            )
         })
     }
 
@@ -132,10 +155,28 @@ impl Kernels {
         }
         let (s, z) = (a.quant.scale, a.quant.zero_point);
         Ok(if c > 0.0 {
-            let y = a.data.iter().map(|&x| if relu { x.max(z) } else { x }).collect();
-            result(a, y, U8Quant { scale: c * s, zero_point: z })
+            let y = a
+                .data
+                .iter()
+                .map(|&x| if relu { x.max(z) } else { x })
+                .collect();
+            result(
+                a,
+                y,
+                U8Quant {
+                    scale: c * s,
+                    zero_point: z,
+                },
+            )
         } else if c == 0.0 {
-            result(a, vec![0; a.data.len()], U8Quant { scale: 1.0, zero_point: 0 })
+            result(
+                a,
+                vec![0; a.data.len()],
+                U8Quant {
+                    scale: 1.0,
+                    zero_point: 0,
+                },
+            )
         } else {
             let zp = 255 - z;
             let y = a
@@ -150,7 +191,14 @@ impl Kernels {
                     }
                 })
                 .collect();
-            result(a, y, U8Quant { scale: c.abs() * s, zero_point: zp })
+            result(
+                a,
+                y,
+                U8Quant {
+                    scale: c.abs() * s,
+                    zero_point: zp,
+                },
+            )
         })
     }
 
@@ -179,7 +227,10 @@ impl Kernels {
             if !fits {
                 return Err(KernelError::BadShape {
                     arg: "inputs",
-                    reason: format!("{:?} cannot be concatenated with {:?} along {dim}", x.shape, first.shape),
+                    reason: format!(
+                        "{:?} cannot be concatenated with {:?} along {dim}",
+                        x.shape, first.shape
+                    ),
                 });
             }
             shape[dim] += x.shape[dim];
@@ -206,14 +257,22 @@ impl Kernels {
     pub fn relu(&self, x: &QView) -> Result<QBuf, KernelError> {
         x.validate("x")?;
         let z = x.quant.zero_point;
-        Ok(result(x, x.data.iter().map(|&q| q.max(z)).collect(), x.quant))
+        Ok(result(
+            x,
+            x.data.iter().map(|&q| q.max(z)).collect(),
+            x.quant,
+        ))
     }
 
     /// `relu6` (`hardtanh(0, 6)`): `clamp(q, zero_point, quantize(6.0))`; parameters unchanged.
     pub fn relu6(&self, x: &QView) -> Result<QBuf, KernelError> {
         x.validate("x")?;
         let (lo, hi) = (x.quant.zero_point, quantize_u8(6.0, x.quant));
-        Ok(result(x, x.data.iter().map(|&q| q.max(lo).min(hi)).collect(), x.quant))
+        Ok(result(
+            x,
+            x.data.iter().map(|&q| q.max(lo).min(hi)).collect(),
+            x.quant,
+        ))
     }
 }
 
@@ -234,5 +293,8 @@ fn split_at_dim(shape: &[usize], dim: usize, layout: Layout) -> (usize, usize) {
     } else {
         (shape.to_vec(), dim)
     };
-    (mem[..mem_dim].iter().product(), mem[mem_dim..].iter().product())
+    (
+        mem[..mem_dim].iter().product(),
+        mem[mem_dim..].iter().product(),
+    )
 }

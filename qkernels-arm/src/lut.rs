@@ -124,7 +124,12 @@ impl Kernels {
     }
 
     /// `leaky_relu` with output parameters `out` (ATen's generic formula).
-    pub fn leaky_relu(&self, x: &QView, negative_slope: f64, out: U8Quant) -> Result<QBuf, KernelError> {
+    pub fn leaky_relu(
+        &self,
+        x: &QView,
+        negative_slope: f64,
+        out: U8Quant,
+    ) -> Result<QBuf, KernelError> {
         x.validate("x")?;
         out.validate("output scale")?;
         self.lut_op(x, &leaky_relu_lut(x.quant, negative_slope as f32, out), out)

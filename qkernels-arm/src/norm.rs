@@ -30,7 +30,13 @@ fn fused_params(bn: &BatchNorm, c: usize, input_scale: f64, output_scale: f64) -
 impl Kernels {
     /// `quantized::batch_norm` (`batch_norm_relu` with `relu`) over channel axis 1 of a 2- to
     /// 5-d tensor: `out_zp + round(fma(alpha, x_q - in_zp, beta))`, clamped.
-    pub fn batch_norm(&self, x: &QView, bn: &BatchNorm, out: U8Quant, relu: bool) -> Result<QBuf, KernelError> {
+    pub fn batch_norm(
+        &self,
+        x: &QView,
+        bn: &BatchNorm,
+        out: U8Quant,
+        relu: bool,
+    ) -> Result<QBuf, KernelError> {
         x.validate("x")?;
         out.validate("output scale")?;
         if !(2..=5).contains(&x.shape.len()) {
@@ -40,10 +46,17 @@ impl Kernels {
             });
         }
         let c = x.shape[1];
-        for (arg, v) in [("weight", bn.weight), ("bias", bn.bias), ("mean", bn.mean), ("var", bn.var)] {
+        for (arg, v) in [
+            ("weight", bn.weight),
+            ("bias", bn.bias),
+            ("mean", bn.mean),
+            ("var", bn.var),
+        ] {
             crate::linear::check_len(arg, v.len(), c)?;
         }
-        let params: Vec<(f32, f32)> = (0..c).map(|ch| fused_params(bn, ch, x.quant.scale, out.scale)).collect();
+        let params: Vec<(f32, f32)> = (0..c)
+            .map(|ch| fused_params(bn, ch, x.quant.scale, out.scale))
+            .collect();
         let inner: usize = x.shape[2..].iter().product();
         let zp_in = f32::from(x.quant.zero_point);
         let lo = if relu { i64::from(out.zero_point) } else { 0 };

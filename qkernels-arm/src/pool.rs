@@ -32,7 +32,12 @@ impl Pool2d {
     fn output(&self, input: [usize; 2]) -> Result<[usize; 2], KernelError> {
         let mut out = [0; 2];
         for d in 0..2 {
-            let (k, s, p, dl) = (self.kernel[d], self.stride[d], self.padding[d], self.dilation[d]);
+            let (k, s, p, dl) = (
+                self.kernel[d],
+                self.stride[d],
+                self.padding[d],
+                self.dilation[d],
+            );
             if k == 0 || s == 0 || dl == 0 {
                 return Err(KernelError::BadParam {
                     arg: "pool",
@@ -98,14 +103,20 @@ impl Kernels {
                 for ox in 0..ow {
                     for (s, o) in offsets.iter_mut().enumerate() {
                         let (ky, kx) = (s / kw, s % kw);
-                        let iy = (oy * pool.stride[0] + ky * pool.dilation[0]).saturating_sub(pool.padding[0]).min(h - 1);
-                        let ix = (ox * pool.stride[1] + kx * pool.dilation[1]).saturating_sub(pool.padding[1]).min(w - 1);
+                        let iy = (oy * pool.stride[0] + ky * pool.dilation[0])
+                            .saturating_sub(pool.padding[0])
+                            .min(h - 1);
+                        let ix = (ox * pool.stride[1] + kx * pool.dilation[1])
+                            .saturating_sub(pool.padding[1])
+                            .min(w - 1);
                         *o = ((b * h + iy) * w + ix) * c;
                     }
                     let dst = &mut out[((b * oh + oy) * ow + ox) * c..][..c];
                     match self.path() {
                         #[cfg(target_arch = "aarch64")]
-                        crate::Path::Neon | crate::Path::NeonDot => crate::neon::pool::max(&input, &offsets, dst),
+                        crate::Path::Neon | crate::Path::NeonDot => {
+                            crate::neon::pool::max(&input, &offsets, dst)
+                        }
                         _ => crate::portable::pool::max(&input, &offsets, dst),
                     }
                 }
@@ -148,8 +159,12 @@ impl Kernels {
             for oy in 0..oh {
                 for ox in 0..ow {
                     for (k, o) in offsets.iter_mut().enumerate() {
-                        let iy = (oy * pool.stride[0] + k / kw).checked_sub(pool.padding[0]).filter(|&v| v < h);
-                        let ix = (ox * pool.stride[1] + k % kw).checked_sub(pool.padding[1]).filter(|&v| v < w);
+                        let iy = (oy * pool.stride[0] + k / kw)
+                            .checked_sub(pool.padding[0])
+                            .filter(|&v| v < h);
+                        let ix = (ox * pool.stride[1] + k % kw)
+                            .checked_sub(pool.padding[1])
+                            .filter(|&v| v < w);
                         *o = match (iy, ix) {
                             (Some(iy), Some(ix)) => ((b * h + iy) * w + ix) * c,
                             _ => zero_row,
@@ -168,7 +183,9 @@ impl Kernels {
         let bias = -(i32::from(zp) * offsets.len() as i32);
         match self.path() {
             #[cfg(target_arch = "aarch64")]
-            crate::Path::Neon | crate::Path::NeonDot => crate::neon::pool::avg(input, offsets, bias, scale, zp, dst),
+            crate::Path::Neon | crate::Path::NeonDot => {
+                crate::neon::pool::avg(input, offsets, bias, scale, zp, dst)
+            }
             _ => crate::portable::pool::avg(input, offsets, bias, scale, zp, dst),
         }
     }
@@ -189,8 +206,11 @@ impl Kernels {
             let k = [h / oh, w / ow];
             return self.avg_pool2d(x, &Pool2d::new(k, k, [0, 0]));
         }
-        let start = |o: usize, out: usize, inp: usize| ((o * inp) as f32 / out as f32).floor() as usize;
-        let end = |o: usize, out: usize, inp: usize| (((o + 1) * inp) as f32 / out as f32).ceil() as usize;
+        let start =
+            |o: usize, out: usize, inp: usize| ((o * inp) as f32 / out as f32).floor() as usize;
+        let end = |o: usize, out: usize, inp: usize| {
+            (((o + 1) * inp) as f32 / out as f32).ceil() as usize
+        };
         let zp = i64::from(x.quant.zero_point);
         let at = |b: usize, ch: usize, y: usize, xx: usize| -> i64 {
             i64::from(match x.layout {
@@ -206,7 +226,10 @@ impl Kernels {
                     let (x0, x1) = (start(ox, ow, w), end(ox, ow, w));
                     let (kh, kw) = (y1 - y0, x1 - x0);
                     for ch in 0..c {
-                        let sum: i64 = (y0..y1).flat_map(|y| (x0..x1).map(move |xx| (y, xx))).map(|(y, xx)| at(b, ch, y, xx)).sum();
+                        let sum: i64 = (y0..y1)
+                            .flat_map(|y| (x0..x1).map(move |xx| (y, xx)))
+                            .map(|(y, xx)| at(b, ch, y, xx))
+                            .sum();
                         let v = match x.layout {
                             // adaptive_avg_pool_single_out_frame: sum * ((1/kD)/kH)/kW in f32.
                             Layout::Nchw => {
@@ -220,7 +243,8 @@ impl Kernels {
                                 let multiplier = s / s / size as f32;
                                 let inv = 1.0f32 / (1.0f32 / multiplier);
                                 let acc = (sum - zp * size) as i32;
-                                ((acc as f32 * inv).round_ties_even() as i64 + zp).clamp(0, 255) as u8
+                                ((acc as f32 * inv).round_ties_even() as i64 + zp).clamp(0, 255)
+                                    as u8
                             }
                         };
                         let idx = match x.layout {

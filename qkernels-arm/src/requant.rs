@@ -131,8 +131,7 @@ impl AddParams {
         let threshold = mask >> 1;
         let rem = (acc & mask) - i32::from(acc < 0);
         let q = (acc >> self.shift) + i32::from(rem > threshold);
-        (q + i32::from(self.y_zero_point)).clamp(i32::from(self.y_min), i32::from(self.y_max))
-            as u8
+        (q + i32::from(self.y_zero_point)).clamp(i32::from(self.y_min), i32::from(self.y_max)) as u8
     }
 }
 
@@ -155,7 +154,13 @@ pub fn requantize_from_int(src: i64, multiplier: f32, zero_point: u8) -> u8 {
 /// PyTorch's `quantize_val` for `quint8`.
 #[inline]
 pub fn quantize_u8(x: f32, quant: U8Quant) -> u8 {
-    quantize_val(x, inv_scale(quant.scale), i32::from(quant.zero_point), 0, 255) as u8
+    quantize_val(
+        x,
+        inv_scale(quant.scale),
+        i32::from(quant.zero_point),
+        0,
+        255,
+    ) as u8
 }
 
 /// PyTorch's scalar `dequantize_val` for `quint8`: `(q - zero_point) * scale` in `f32`.
@@ -192,7 +197,10 @@ mod tests {
             let real = dequantize_u8(qa, a) + dequantize_u8(qb, b);
             let exact = (real / 0.05 + 50.0).clamp(0.0, 255.0);
             let got = f32::from(p.apply(qa, qb));
-            assert!((got - exact).abs() <= 0.5 + 1e-3, "{qa} {qb}: {got} vs {exact}");
+            assert!(
+                (got - exact).abs() <= 0.5 + 1e-3,
+                "{qa} {qb}: {got} vs {exact}"
+            );
         }
     }
 

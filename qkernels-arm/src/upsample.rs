@@ -41,8 +41,12 @@ impl Kernels {
                 reason: format!("empty upsampling {h}x{w} -> {oh}x{ow}"),
             });
         }
-        let ys: Vec<usize> = (0..oh).map(|y| nearest_idx(y, h, oh, scale_factors.map(|s| s[0]))).collect();
-        let xs: Vec<usize> = (0..ow).map(|x| nearest_idx(x, w, ow, scale_factors.map(|s| s[1]))).collect();
+        let ys: Vec<usize> = (0..oh)
+            .map(|y| nearest_idx(y, h, oh, scale_factors.map(|s| s[0])))
+            .collect();
+        let xs: Vec<usize> = (0..ow)
+            .map(|x| nearest_idx(x, w, ow, scale_factors.map(|s| s[1])))
+            .collect();
         let mut out = Vec::with_capacity(n * c * oh * ow);
         match x.layout {
             Layout::Nchw => {

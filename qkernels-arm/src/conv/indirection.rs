@@ -76,7 +76,13 @@ impl Geometry {
                 let o = self.output_pos(p);
                 for s in 0..ks {
                     let k = self.kernel_pos(s);
-                    let pos = (|| Some([source(o[0], k[0], 0)?, source(o[1], k[1], 1)?, source(o[2], k[2], 2)?]))();
+                    let pos = (|| {
+                        Some([
+                            source(o[0], k[0], 0)?,
+                            source(o[1], k[1], 1)?,
+                            source(o[2], k[2], 2)?,
+                        ])
+                    })();
                     ind.push(pos.map_or(zero, |pos| self.pixel_offset(b, pos)));
                 }
             }

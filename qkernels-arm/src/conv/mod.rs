@@ -119,15 +119,28 @@ fn check_params(p: &ConvParams, spatial: usize) -> Result<(), KernelError> {
         ("dilation", &p.dilation),
     ] {
         if v.len() != spatial {
-            return Err(bad(arg, format!("{} values for {spatial} spatial dimensions", v.len())));
+            return Err(bad(
+                arg,
+                format!("{} values for {spatial} spatial dimensions", v.len()),
+            ));
         }
     }
     if let Some(op) = &p.transposed {
         if op.len() != spatial {
-            return Err(bad("output_padding", format!("{} values for {spatial} dimensions", op.len())));
+            return Err(bad(
+                "output_padding",
+                format!("{} values for {spatial} dimensions", op.len()),
+            ));
         }
-        if op.iter().zip(p.stride.iter().zip(&p.dilation)).any(|(&o, (&s, &d))| o >= s.max(d)) {
-            return Err(bad("output_padding", "must be smaller than stride or dilation".into()));
+        if op
+            .iter()
+            .zip(p.stride.iter().zip(&p.dilation))
+            .any(|(&o, (&s, &d))| o >= s.max(d))
+        {
+            return Err(bad(
+                "output_padding",
+                "must be smaller than stride or dilation".into(),
+            ));
         }
     }
     if p.stride.contains(&0) || p.dilation.contains(&0) || p.groups == 0 {
@@ -141,7 +154,11 @@ impl Kernels {
     ///
     /// Errors on a weight shape that does not fit the parameters, lengths that do not match,
     /// or invalid weight quantization.
-    pub fn pack_conv(&self, w: &ConvWeights, params: &ConvParams) -> Result<PackedConv, KernelError> {
+    pub fn pack_conv(
+        &self,
+        w: &ConvWeights,
+        params: &ConvParams,
+    ) -> Result<PackedConv, KernelError> {
         let spatial = w.shape.len().wrapping_sub(2);
         if !(1..=3).contains(&spatial) {
             return Err(KernelError::BadShape {
@@ -176,20 +193,41 @@ impl Kernels {
         }
         let weight = w.weight;
         let bias = w.bias.map(<[f32]>::to_vec);
-        let packed = if params.transposed.is_none() && per_group_in == 1 && per_group_out == 1 && g > 1 {
-            Packed::Depthwise(PackedDw::pack(out_channels, ks, w.quant.clone(), bias, |c, s| {
-                weight[c * ks + s]
-            }))
-        } else if params.transposed.is_none() {
-            Packed::Gemm(PackedGemm::pack(self.path(), g, per_group_out, ks, per_group_in, w.quant.clone(), bias, |oc, s, c| {
-                weight[(oc * per_group_in + c) * ks + s]
-            }))
-        } else {
-            Packed::Gemm(PackedGemm::pack(self.path(), g, per_group_out, ks, per_group_in, w.quant.clone(), bias, |oc, s, c| {
-                let (grp, j) = (oc / per_group_out, oc % per_group_out);
-                weight[((grp * per_group_in + c) * per_group_out + j) * ks + s]
-            }))
-        };
+        let packed =
+            if params.transposed.is_none() && per_group_in == 1 && per_group_out == 1 && g > 1 {
+                Packed::Depthwise(PackedDw::pack(
+                    out_channels,
+                    ks,
+                    w.quant.clone(),
+                    bias,
+                    |c, s| weight[c * ks + s],
+                ))
+            } else if params.transposed.is_none() {
+                Packed::Gemm(PackedGemm::pack(
+                    self.path(),
+                    g,
+                    per_group_out,
+                    ks,
+                    per_group_in,
+                    w.quant.clone(),
+                    bias,
+                    |oc, s, c| weight[(oc * per_group_in + c) * ks + s],
+                ))
+            } else {
+                Packed::Gemm(PackedGemm::pack(
+                    self.path(),
+                    g,
+                    per_group_out,
+                    ks,
+                    per_group_in,
+                    w.quant.clone(),
+                    bias,
+                    |oc, s, c| {
+                        let (grp, j) = (oc / per_group_out, oc % per_group_out);
+                        weight[((grp * per_group_in + c) * per_group_out + j) * ks + s]
+                    },
+                ))
+            };
         Ok(PackedConv {
             packed,
             params: params.clone(),
@@ -226,7 +264,15 @@ impl Kernels {
         let geo = geometry(w, x.shape)?;
         let (n, c) = (x.shape[0], x.shape[1]);
         let in_pixels: usize = x.shape[2..].iter().product();
-        let input = layout::nhwc_with_extra(x.data, x.layout == Layout::Nchw, n, c, in_pixels, c, x.quant.zero_point);
+        let input = layout::nhwc_with_extra(
+            x.data,
+            x.layout == Layout::Nchw,
+            n,
+            c,
+            in_pixels,
+            c,
+            x.quant.zero_point,
+        );
         let ind = match w.params.transposed {
             None => geo.conv(),
             Some(_) => geo.deconv(),
@@ -283,7 +329,11 @@ fn geometry(w: &PackedConv, shape: &[usize]) -> Result<Geometry, KernelError> {
                 .checked_sub(span)
                 .map_or(0, |v| v / stride[d] + 1),
             Some(op) => {
-                let op = if d >= 3 - spatial { op[d - (3 - spatial)] } else { 0 };
+                let op = if d >= 3 - spatial {
+                    op[d - (3 - spatial)]
+                } else {
+                    0
+                };
                 ((input[d] - 1) * stride[d] + span + op).saturating_sub(2 * padding[d])
             }
         };
@@ -291,7 +341,11 @@ fn geometry(w: &PackedConv, shape: &[usize]) -> Result<Geometry, KernelError> {
     if output.contains(&0) || input.contains(&0) {
         return Err(KernelError::BadShape {
             arg: "x",
-            reason: format!("input {:?} gives an empty output {:?}", &shape[2..], &output[3 - spatial..]),
+            reason: format!(
+                "input {:?} gives an empty output {:?}",
+                &shape[2..],
+                &output[3 - spatial..]
+            ),
         });
     }
     Ok(Geometry {

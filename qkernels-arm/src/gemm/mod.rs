@@ -233,10 +233,20 @@ fn accumulate(path: Path, args: &TileArgs) -> Acc {
 }
 
 /// The path's requantizing epilogue.
-fn requant_tile(path: Path, acc: &Acc, q: &Requant, mr: usize, nr: usize, out: &mut [u8], stride: usize) {
+fn requant_tile(
+    path: Path,
+    acc: &Acc,
+    q: &Requant,
+    mr: usize,
+    nr: usize,
+    out: &mut [u8],
+    stride: usize,
+) {
     match path {
         #[cfg(target_arch = "aarch64")]
-        Path::Neon | Path::NeonDot => crate::neon::requant::requant_tile(acc, q, mr, nr, out, stride),
+        Path::Neon | Path::NeonDot => {
+            crate::neon::requant::requant_tile(acc, q, mr, nr, out, stride)
+        }
         _ => crate::portable::gemm::requant_tile(acc, q, mr, nr, out, stride),
     }
 }
@@ -261,17 +271,24 @@ pub(crate) fn run_quantized(
         &fresh
     };
     let (min, max) = output.limits();
-    for_each_tile(k, pg, rows, init, input.zero_point, |row0, mr, oc0, nr, acc| {
-        let mut tile_scales = [1.0f32; NR];
-        tile_scales[..nr].copy_from_slice(&scales[oc0..oc0 + nr]);
-        let q = Requant {
-            scales: &tile_scales,
-            zero_point: output.quant.zero_point,
-            min,
-            max,
-        };
-        requant_tile(k.path(), acc, &q, mr, nr, &mut out[row0 * n + oc0..], n);
-    });
+    for_each_tile(
+        k,
+        pg,
+        rows,
+        init,
+        input.zero_point,
+        |row0, mr, oc0, nr, acc| {
+            let mut tile_scales = [1.0f32; NR];
+            tile_scales[..nr].copy_from_slice(&scales[oc0..oc0 + nr]);
+            let q = Requant {
+                scales: &tile_scales,
+                zero_point: output.quant.zero_point,
+                min,
+                max,
+            };
+            requant_tile(k.path(), acc, &q, mr, nr, &mut out[row0 * n + oc0..], n);
+        },
+    );
     Ok(())
 }
 
@@ -289,14 +306,21 @@ pub(crate) fn run_dynamic(
     // PyTorch: generate_requantization_scales(w_scales, input_scale, 1.0).
     let multipliers = requant_scales(&pg.quant, n, input.scale, 1.0)?;
     let init = pg.compute_init(input, false);
-    for_each_tile(k, pg, rows, &init, input.zero_point, |row0, mr, oc0, nr, acc| {
-        for (m, row) in acc.iter().enumerate().take(mr) {
-            let dst = &mut out[(row0 + m) * n + oc0..][..nr];
-            for (j, d) in dst.iter_mut().enumerate() {
-                let b = pg.bias.as_ref().map_or(0.0, |b| b[oc0 + j]);
-                *d = row[j] as f32 * multipliers[oc0 + j] + b;
+    for_each_tile(
+        k,
+        pg,
+        rows,
+        &init,
+        input.zero_point,
+        |row0, mr, oc0, nr, acc| {
+            for (m, row) in acc.iter().enumerate().take(mr) {
+                let dst = &mut out[(row0 + m) * n + oc0..][..nr];
+                for (j, d) in dst.iter_mut().enumerate() {
+                    let b = pg.bias.as_ref().map_or(0.0, |b| b[oc0 + j]);
+                    *d = row[j] as f32 * multipliers[oc0 + j] + b;
+                }
             }
-        }
-    });
+        },
+    );
     Ok(())
 }
