@@ -33,9 +33,9 @@ impl PackedDw {
         let blocks = channels.div_ceil(CR);
         let mut weights = vec![0u8; blocks * ks * CR];
         let mut wzp = vec![0u8; blocks * CR];
-        for c in 0..channels {
+        for (c, z) in wzp.iter_mut().enumerate().take(channels) {
             let (blk, n) = (c / CR, c % CR);
-            wzp[c] = (i16::from(quant.channel(c).1) + 128) as u8;
+            *z = (i16::from(quant.channel(c).1) + 128) as u8;
             for s in 0..ks {
                 weights[(blk * ks + s) * CR + n] = (i16::from(get(c, s)) + 128) as u8;
             }

@@ -37,8 +37,9 @@
 //! let y = k
 //!     .linear(&packed, &QView::new(&x, &[1, 3], U8Quant::new(0.1, 128).unwrap()), OutputSpec::new(U8Quant::new(0.01, 100).unwrap()))
 //!     .unwrap();
-//! // y = 100 + round(0.1 * 0.01 / 0.01 * (2*10 - 8*-20 + 0*30)) = 100 + 18
-//! assert_eq!(y.data, vec![118, 100 + 2]);
+//! // (x - 128) = [2, -8, 0]; requantization scale 0.1 * 0.01 / 0.01 = 0.1:
+//! // 100 + round(0.1 * (2*10 - 8*-20)) = 118 and 100 + round(0.1 * (2*40 - 8*50)) = 68.
+//! assert_eq!(y.data, vec![118, 68]);
 //! ```
 
 mod conv;

@@ -151,8 +151,8 @@ impl Kernels {
         let input = layout::nhwc_with_extra(x.data, x.layout == Layout::Nchw, n, c, h * w, c, zp);
         let zero_row = n * h * w * c;
         // pytorch_qnnp_compute_avgpool_quantization_params: input_scale / (output_scale * size).
-        let s = x.quant.scale_f32();
-        let scale = s / (s * size as f32);
+        let (in_s, out_s) = (x.quant.scale_f32(), x.quant.scale_f32());
+        let scale = in_s / (out_s * size as f32);
         let mut out = vec![0u8; n * oh * ow * c];
         let mut offsets = vec![0usize; size];
         for b in 0..n {
@@ -239,8 +239,9 @@ impl Kernels {
                             // _qadaptive_avg_pool_kernel: quantize_val(1 / multiplier, zp, sum - zp * size).
                             Layout::Nhwc => {
                                 let size = (kh * kw) as i64;
-                                let s = x.quant.scale_f32();
-                                let multiplier = s / s / size as f32;
+                                // Input and output share parameters.
+                                let (in_s, out_s) = (x.quant.scale_f32(), x.quant.scale_f32());
+                                let multiplier = in_s / out_s / size as f32;
                                 let inv = 1.0f32 / (1.0f32 / multiplier);
                                 let acc = (sum - zp * size) as i32;
                                 ((acc as f32 * inv).round_ties_even() as i64 + zp).clamp(0, 255)
