@@ -241,3 +241,49 @@ proptest! {
         }
     }
 }
+
+/// Long reductions with extreme values: accumulators far from zero, every zero-point term
+/// large (this is where the dot path's row and column sums must cancel exactly).
+#[test]
+fn long_reductions_at_the_extremes_equal_reference() {
+    for (k, xv, wv, xz, wz) in [
+        (2053usize, 255u8, -128i8, 0u8, 127i8),
+        (2053, 0, 127, 255, -128),
+        (4099, 255, 127, 0, -128),
+        (1, 255, -128, 0, 127),
+    ] {
+        let (rows, n) = (9usize, 11usize);
+        let x = vec![xv; rows * k];
+        let w = vec![wv; n * k];
+        let wq = WeightQuant::PerTensor {
+            scale: 0.001,
+            zero_point: wz,
+        };
+        let bias = vec![-3.0f32; n];
+        let xq = quant(0.01, xz);
+        let yq = quant(50.0, 128);
+        let want = reference::linear(&x, rows, k, xq, &w, n, &wq, Some(&bias), yq, false);
+        assert!(
+            want.iter().any(|&v| v != 0 && v != 255),
+            "a case that saturates everywhere tests nothing"
+        );
+        for kern in Kernels::available() {
+            let lw = LinearWeights {
+                weight: &w,
+                out_features: n,
+                in_features: k,
+                quant: &wq,
+                bias: Some(&bias),
+            };
+            let packed = kern.pack_linear(&lw).unwrap();
+            let y = kern
+                .linear(
+                    &packed,
+                    &QView::new(&x, &[rows, k], xq),
+                    OutputSpec::new(yq),
+                )
+                .unwrap();
+            assert_eq!(y.data, want, "path {} k {k}", kern.path());
+        }
+    }
+}
