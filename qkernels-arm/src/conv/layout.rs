@@ -1,0 +1,50 @@
+//! NCHW <-> NHWC copies (QNNPACK computes in channels-last order).
+
+/// `(n, c, s)` -> `(n, s, c)` for `s` spatial positions, with `extra` trailing bytes set to
+/// `fill` (the zero-point row of the indirection buffer).
+pub(crate) fn to_nhwc(x: &[u8], n: usize, c: usize, s: usize, extra: usize, fill: u8) -> Vec<u8> {
+    let mut out = vec![fill; n * s * c + extra];
+    for b in 0..n {
+        for ch in 0..c {
+            let src = &x[(b * c + ch) * s..][..s];
+            for (p, &v) in src.iter().enumerate() {
+                out[(b * s + p) * c + ch] = v;
+            }
+        }
+    }
+    out
+}
+
+/// `(n, s, c)` -> `(n, c, s)`.
+pub(crate) fn to_nchw(x: &[u8], n: usize, c: usize, s: usize) -> Vec<u8> {
+    let mut out = vec![0u8; n * s * c];
+    for b in 0..n {
+        for p in 0..s {
+            let src = &x[(b * s + p) * c..][..c];
+            for (ch, &v) in src.iter().enumerate() {
+                out[(b * c + ch) * s + p] = v;
+            }
+        }
+    }
+    out
+}
+
+/// `x` in NHWC order with `extra` trailing `fill` bytes, copying only if it is NCHW.
+pub(crate) fn nhwc_with_extra(
+    x: &[u8],
+    nchw: bool,
+    n: usize,
+    c: usize,
+    s: usize,
+    extra: usize,
+    fill: u8,
+) -> Vec<u8> {
+    if nchw {
+        to_nhwc(x, n, c, s, extra, fill)
+    } else {
+        let mut v = Vec::with_capacity(x.len() + extra);
+        v.extend_from_slice(x);
+        v.resize(x.len() + extra, fill);
+        v
+    }
+}
