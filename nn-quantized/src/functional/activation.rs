@@ -6,7 +6,8 @@ use qkernels_x86::quant::QView;
 use qtensor::QTensor;
 
 use super::operand::{affine, build, by_dtype, kernel_err, out_affine, values, Act};
-use super::QOpError;
+use super::{qnnpack, QOpError};
+use qtensor::Engine;
 
 fn view<'a, T: Act>(op: &'static str, x: &'a QTensor) -> Result<QView<'a, T>, QOpError> {
     Ok(QView::new(
@@ -21,6 +22,10 @@ pub fn relu(x: &QTensor) -> Result<QTensor, QOpError> {
         let v = view::<T>("relu", x)?;
         build(x.shape(), x86::relu(v).map_err(kernel_err("relu"))?, v.q)
     }
+    if qtensor::engine() == Engine::Qnnpack {
+        let v = qnnpack::view("relu", "input", x)?;
+        return qnnpack::finish("relu", qnnpack::kernels().relu(&v));
+    }
     by_dtype!("relu", x, go(x))
 }
 
@@ -29,6 +34,10 @@ pub fn relu6(x: &QTensor) -> Result<QTensor, QOpError> {
     fn go<T: Act>(x: &QTensor) -> Result<QTensor, QOpError> {
         let v = view::<T>("relu6", x)?;
         build(x.shape(), x86::relu6(v).map_err(kernel_err("relu6"))?, v.q)
+    }
+    if qtensor::engine() == Engine::Qnnpack {
+        let v = qnnpack::view("relu6", "input", x)?;
+        return qnnpack::finish("relu6", qnnpack::kernels().relu6(&v));
     }
     by_dtype!("relu6", x, go(x))
 }
@@ -39,6 +48,10 @@ pub fn tanh(x: &QTensor) -> Result<QTensor, QOpError> {
         let out = x86::tanh(view::<T>("tanh", x)?).map_err(kernel_err("tanh"))?;
         build(x.shape(), out.data, out.q)
     }
+    if qtensor::engine() == Engine::Qnnpack {
+        let v = qnnpack::view("tanh", "input", x)?;
+        return qnnpack::finish("tanh", qnnpack::kernels().tanh(&v));
+    }
     by_dtype!("tanh", x, go(x))
 }
 
@@ -47,6 +60,11 @@ macro_rules! with_out_qparams {
         $(#[$doc])*
         pub fn $name(x: &QTensor, $($extra: f64,)* scale: f64, zero_point: i64) -> Result<QTensor, QOpError> {
             const OP: &str = stringify!($name);
+            if qtensor::engine() == Engine::Qnnpack {
+                let v = qnnpack::view(OP, "input", x)?;
+                let out = qnnpack::out_quant(scale, zero_point)?;
+                return qnnpack::finish(OP, qnnpack::kernels().$name(&v, $($extra,)* out));
+            }
             let out_q = out_affine(scale, zero_point, x.dtype())?;
             fn go<T: Act>(x: &QTensor, $($extra: f64,)* out_q: qkernels_x86::quant::Affine) -> Result<QTensor, QOpError> {
                 let out = x86::$name(view::<T>(OP, x)?, $($extra,)* out_q).map_err(kernel_err(OP))?;

@@ -7,7 +7,8 @@ use qkernels_x86::quant::{Affine, QView};
 use qtensor::QTensor;
 
 use super::operand::{affine, build, by_dtype, kernel_err, out_affine, values, Act};
-use super::QOpError;
+use super::{qnnpack, QOpError};
+use qtensor::Engine;
 
 type BinaryKernel<T> = fn(QView<T>, QView<T>, Affine) -> Result<Vec<T>, OpError>;
 
@@ -34,6 +35,22 @@ fn binary<T: Act>(
     build(a.shape(), out, out_q)
 }
 
+/// The qnnpack kernel behind each binary operator (relu fused by a flag).
+macro_rules! binary_arm {
+    ($k:expr, add, $a:expr, $b:expr, $o:expr) => {
+        $k.add($a, $b, $o, false)
+    };
+    ($k:expr, add_relu, $a:expr, $b:expr, $o:expr) => {
+        $k.add($a, $b, $o, true)
+    };
+    ($k:expr, mul, $a:expr, $b:expr, $o:expr) => {
+        $k.mul($a, $b, $o, false)
+    };
+    ($k:expr, mul_relu, $a:expr, $b:expr, $o:expr) => {
+        $k.mul($a, $b, $o, true)
+    };
+}
+
 macro_rules! binary_op {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
@@ -42,6 +59,12 @@ macro_rules! binary_op {
         /// the result has the given `scale` and `zero_point`.
         pub fn $name(a: &QTensor, b: &QTensor, scale: f64, zero_point: i64) -> Result<QTensor, QOpError> {
             const OP: &str = stringify!($name);
+            if qtensor::engine() == Engine::Qnnpack {
+                let k = qnnpack::kernels();
+                let (va, vb) = (qnnpack::view(OP, "a", a)?, qnnpack::view(OP, "b", b)?);
+                let out = qnnpack::out_quant(scale, zero_point)?;
+                return qnnpack::finish(OP, binary_arm!(k, $name, &va, &vb, out));
+            }
             let out_q = out_affine(scale, zero_point, a.dtype())?;
             fn go<T: Act>(a: &QTensor, b: &QTensor, out_q: Affine) -> Result<QTensor, QOpError> {
                 binary::<T>(OP, x86::$name::<T>, a, b, out_q)
@@ -73,6 +96,10 @@ macro_rules! scalar_op {
         $(#[$doc])*
         pub fn $name(x: &QTensor, scalar: f64) -> Result<QTensor, QOpError> {
             const OP: &str = stringify!($name);
+            if qtensor::engine() == Engine::Qnnpack {
+                let v = qnnpack::view(OP, "input", x)?;
+                return qnnpack::finish(OP, qnnpack::kernels().$name(&v, scalar, false));
+            }
             fn go<T: Act>(x: &QTensor, scalar: f64) -> Result<QTensor, QOpError> {
                 let v = QView::new(values::<T>(OP, "input", x)?, affine(OP, "input", x)?);
                 let out = x86::$name(v, scalar).map_err(kernel_err(OP))?;
@@ -107,6 +134,14 @@ pub fn cat(
         op: OP,
         msg: "needs at least one tensor".into(),
     })?;
+    if qtensor::engine() == Engine::Qnnpack {
+        let views = inputs
+            .iter()
+            .map(|x| qnnpack::view(OP, "inputs", x))
+            .collect::<Result<Vec<_>, _>>()?;
+        let out = qnnpack::out_quant(scale, zero_point)?;
+        return qnnpack::finish(OP, qnnpack::kernels().cat(&views, dim, out));
+    }
     let out_q = out_affine(scale, zero_point, first.dtype())?;
     fn go<T: Act>(inputs: &[&QTensor], dim: usize, out_q: Affine) -> Result<QTensor, QOpError> {
         let parts = inputs

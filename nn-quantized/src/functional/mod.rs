@@ -10,6 +10,7 @@ mod error;
 mod norm;
 mod operand;
 mod pool;
+mod qnnpack;
 
 pub use activation::{elu, hardswish, leaky_relu, relu, relu6, sigmoid, tanh};
 pub use elementwise::{add, add_relu, add_scalar, cat, mul, mul_relu, mul_scalar};

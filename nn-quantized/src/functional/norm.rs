@@ -6,7 +6,7 @@ use qkernels_x86::quant::{Affine, QView};
 use qtensor::QTensor;
 
 use super::operand::{affine, build, by_dtype, kernel_err, out_affine, values, Act};
-use super::QOpError;
+use super::{qnnpack, QOpError};
 
 /// Batch-norm parameters and running statistics, one value per channel.
 #[derive(Debug, Clone, Copy)]
@@ -33,6 +33,18 @@ pub fn batch_norm2d(
     relu: bool,
 ) -> Result<QTensor, QOpError> {
     const OP: &str = "batch_norm2d";
+    if qtensor::engine() == qtensor::Engine::Qnnpack {
+        let v = qnnpack::view(OP, "input", x)?;
+        let out = qnnpack::out_quant(scale, zero_point)?;
+        let params = qkernels_arm::BatchNorm {
+            weight: bn.weight,
+            bias: bn.bias,
+            mean: bn.running_mean,
+            var: bn.running_var,
+            eps: bn.eps,
+        };
+        return qnnpack::finish(OP, qnnpack::kernels().batch_norm(&v, &params, out, relu));
+    }
     let out_q = out_affine(scale, zero_point, x.dtype())?;
     fn go<T: Act>(
         x: &QTensor,

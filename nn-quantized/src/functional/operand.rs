@@ -73,12 +73,6 @@ pub fn values<'a, T: Act>(
 macro_rules! by_dtype {
     ($op:expr, $x:expr, $f:ident($($arg:expr),* $(,)?)) => {
         match $x.dtype() {
-            _ if qtensor::engine() != qtensor::Engine::Fbgemm => {
-                Err($crate::functional::QOpError::EngineUnavailable {
-                    op: $op,
-                    engine: qtensor::engine(),
-                })
-            }
             qtensor::QDType::QUInt8 => $f::<u8>($($arg),*),
             qtensor::QDType::QInt8 => $f::<i8>($($arg),*),
             got @ qtensor::QDType::QInt32 => Err($crate::functional::QOpError::DType {

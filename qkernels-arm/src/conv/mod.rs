@@ -177,7 +177,7 @@ impl Kernels {
         let g = params.groups;
         let kernel = w.shape[2..].to_vec();
         let ks: usize = kernel.iter().product();
-        if ks == 0 || w.shape[0] == 0 || w.shape[1] == 0 || w.shape[0] % g != 0 {
+        if ks == 0 || w.shape[0] == 0 || w.shape[1] == 0 || !w.shape[0].is_multiple_of(g) {
             return Err(KernelError::BadShape {
                 arg: "weight",
                 reason: format!("shape {:?} does not fit {g} groups", w.shape),

@@ -43,7 +43,7 @@ impl TileArgs<'_> {
     pub fn in_bounds(&self) -> bool {
         let ks = self.ks();
         self.kc <= self.kc_pad
-            && self.kc_pad % 8 == 0
+            && self.kc_pad.is_multiple_of(8)
             && self.panel.len() >= ks * self.kc_pad * NR
             && self.rows.iter().all(|r| {
                 r.len() == ks

@@ -122,7 +122,7 @@ pub fn conv(
                                         let v = ipos[d] as isize + case.padding[d] as isize
                                             - (k[d] * case.dilation[d]) as isize;
                                         if v < 0
-                                            || v as usize % case.stride[d] != 0
+                                            || !(v as usize).is_multiple_of(case.stride[d])
                                             || v as usize / case.stride[d] >= out[d]
                                         {
                                             hit = false;
