@@ -1,0 +1,1 @@
+//! `#[derive(Module)]` for user structs (see the `nn` crate).
