@@ -15,6 +15,7 @@ mod shape;
 
 pub(crate) use autograd::BackwardFn;
 pub use autograd::{is_grad_enabled, no_grad, NoGradGuard};
+pub(crate) use shape::{resolve_dim, resolve_shape};
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -323,6 +324,11 @@ impl Tensor {
     /// Replaces the values, whatever their shape (what `load_state_dict` does after checking).
     pub(crate) fn replace_data(&self, data: ArrayD<f32>) {
         let data = Arc::new(data.as_standard_layout().into_owned());
+        *self.inner.data.write().unwrap_or_else(|e| e.into_inner()) = data;
+    }
+
+    /// Puts back a snapshot taken with [`Tensor::data`].
+    pub(crate) fn restore_data(&self, data: Arc<ArrayD<f32>>) {
         *self.inner.data.write().unwrap_or_else(|e| e.into_inner()) = data;
     }
 
