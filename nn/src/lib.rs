@@ -7,7 +7,9 @@
 //! | `nn.Module` | [`Module`] (trait), [`Value`] flowing through `forward`, [`Child`] slots |
 //! | a user's `nn.Module` subclass | `#[derive(Module)]` + `impl Forward` |
 //! | `nn.Sequential`, `nn.ModuleList`, `nn.ModuleDict` | [`Sequential`], [`ModuleList`], [`ModuleDict`] |
-//! | `nn.Identity`, `QuantStub`, `DeQuantStub`, `FloatFunctional` | [`layers`] |
+//! | `nn.Linear`, `nn.Conv2d`, `nn.BatchNorm2d`, `nn.ReLU`, pools, `nn.Flatten`, `nn.Dropout`, `nn.Identity`, `QuantStub`, `DeQuantStub`, `FloatFunctional` | [`layers`] (re-exported at the root) |
+//! | `torch.nn.functional` | [`functional`] |
+//! | quantized tensors through float modules (`ReLU`, `MaxPool2d` ...) | [`quant_ops`] |
 //! | `torch.manual_seed` | [`manual_seed`] |
 //! | `torch.set_num_threads` | [`set_num_threads`] |
 
@@ -15,10 +17,12 @@ extern crate self as nn;
 
 mod containers;
 mod error;
+pub mod functional;
 pub mod gradcheck;
 pub(crate) mod kernels;
 pub mod layers;
 pub mod module;
+pub mod quant_ops;
 mod rng;
 mod tensor;
 

@@ -60,17 +60,38 @@ pub(crate) fn sgemm(
     (c, ldc): (&mut [f32], usize),
     accumulate: bool,
 ) {
+    assert!(m == 0 || n == 0 || n <= ldc, "gemm output rows overlap");
+    sgemm_strided(m, n, k, a, b, (c, ldc, 1), accumulate);
+}
+
+/// Like [`sgemm`] with an arbitrary (non-overlapping) output layout: element `(i, j)` of `c`
+/// is `c[i * rs + j * cs]`.
+pub(crate) fn sgemm_strided(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: Mat<'_>,
+    b: Mat<'_>,
+    (c, rs, cs): (&mut [f32], usize, usize),
+    accumulate: bool,
+) {
     if m == 0 || n == 0 {
         return;
     }
     assert!(
-        (m - 1) * ldc + n <= c.len() && n <= ldc,
+        (m - 1) * rs + (n - 1) * cs < c.len(),
         "gemm output out of bounds"
+    );
+    assert!(
+        (rs >= n * cs || cs >= m * rs) && rs > 0 && cs > 0,
+        "gemm output elements overlap"
     );
     if k == 0 {
         if !accumulate {
             for i in 0..m {
-                c[i * ldc..i * ldc + n].fill(0.0);
+                for j in 0..n {
+                    c[i * rs + j * cs] = 0.0;
+                }
             }
         }
         return;
@@ -85,16 +106,17 @@ pub(crate) fn sgemm(
     };
     // SAFETY: every index the kernel touches is inside the slices: the checks above bound
     // the last element of each operand ((rows-1)*rs + (cols-1)*cs) and of the output, all strides
-    // are non-negative and fit isize (they index existing slices), and `c` is borrowed mutably so
-    // it cannot alias `a` or `b`.
+    // are positive and fit isize (they index existing slices), distinct output elements do not
+    // overlap (one stride spans the whole other dimension), and `c` is borrowed mutably so it
+    // cannot alias `a` or `b`.
     unsafe {
         gemm::gemm(
             m,
             n,
             k,
             c.as_mut_ptr(),
-            1,
-            ldc as isize,
+            cs as isize,
+            rs as isize,
             accumulate,
             a.data.as_ptr(),
             a.cs as isize,
