@@ -1,0 +1,79 @@
+//! `torch.nn.functional`: the float operations behind the layers, usable directly.
+//!
+//! Every operation records itself for autograd through one constructor (the hook a graph-mode
+//! tracer can use later); shapes and arguments are checked and reported as [`crate::NnError`].
+
+mod batch_norm;
+mod conv;
+mod dropout;
+mod linear;
+mod pool;
+
+pub use batch_norm::{batch_norm, BatchNormState};
+pub use conv::{conv, conv_transpose, ConvOptions};
+pub use dropout::dropout;
+pub use linear::linear;
+pub use pool::{adaptive_avg_pool2d, avg_pool2d, max_pool2d, Pool2dOptions};
+
+use crate::error::Result;
+use crate::tensor::Tensor;
+
+/// `F.conv1d`: input `(N, C, L)`, weight `(O, C / groups, k)`.
+pub fn conv1d(x: &Tensor, w: &Tensor, b: Option<&Tensor>, opts: &ConvOptions) -> Result<Tensor> {
+    conv(x, w, b, 1, opts)
+}
+
+/// `F.conv2d`: input `(N, C, H, W)`, weight `(O, C / groups, kh, kw)`.
+pub fn conv2d(x: &Tensor, w: &Tensor, b: Option<&Tensor>, opts: &ConvOptions) -> Result<Tensor> {
+    conv(x, w, b, 2, opts)
+}
+
+/// `F.conv3d`: input `(N, C, D, H, W)`, weight `(O, C / groups, kd, kh, kw)`.
+pub fn conv3d(x: &Tensor, w: &Tensor, b: Option<&Tensor>, opts: &ConvOptions) -> Result<Tensor> {
+    conv(x, w, b, 3, opts)
+}
+
+/// `F.conv_transpose2d`: input `(N, C, H, W)`, weight `(C, O / groups, kh, kw)`.
+pub fn conv_transpose2d(
+    x: &Tensor,
+    w: &Tensor,
+    b: Option<&Tensor>,
+    opts: &ConvOptions,
+) -> Result<Tensor> {
+    conv_transpose(x, w, b, 2, opts)
+}
+
+/// `F.relu`.
+pub fn relu(x: &Tensor) -> Tensor {
+    x.relu()
+}
+
+/// `torch.flatten(x, start_dim, end_dim)`.
+pub fn flatten(x: &Tensor, start_dim: isize, end_dim: isize) -> Result<Tensor> {
+    x.flatten(start_dim, end_dim)
+}
+
+/// `torch.reshape(x, shape)`.
+pub fn reshape(x: &Tensor, shape: &[isize]) -> Result<Tensor> {
+    x.reshape(shape)
+}
+
+/// `torch.add(a, b)` with broadcasting.
+pub fn add(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    a.add(b)
+}
+
+/// `torch.mul(a, b)` with broadcasting.
+pub fn mul(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    a.mul(b)
+}
+
+/// `torch.cat(xs, dim)`.
+pub fn cat(xs: &[Tensor], dim: isize) -> Result<Tensor> {
+    Tensor::cat(xs, dim)
+}
+
+/// `torch.matmul(a, b)`.
+pub fn matmul(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    a.matmul(b)
+}

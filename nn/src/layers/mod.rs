@@ -1,0 +1,33 @@
+//! Float layers with PyTorch's semantics, parameter names and printed form.
+
+mod activation;
+mod batchnorm;
+mod conv;
+mod flatten;
+mod functional_module;
+mod identity;
+mod linear;
+mod pool;
+pub(crate) mod repr;
+
+pub use activation::ReLU;
+pub use batchnorm::{BatchNorm1d, BatchNorm2d, BatchNorm3d, BatchNormConfig};
+pub use conv::{Conv1d, Conv2d, Conv3d, ConvConfig, ConvTranspose2d};
+pub use flatten::{Dropout, Flatten};
+pub use functional_module::FloatFunctional;
+pub use identity::{DeQuantStub, Identity, QuantStub};
+pub use linear::Linear;
+pub use pool::{AdaptiveAvgPool2d, AvgPool2d, MaxPool2d};
+
+/// Implements the training-flag half of `Module` for a struct with a `training: bool` field.
+macro_rules! training_flag {
+    () => {
+        fn is_training(&self) -> bool {
+            self.training
+        }
+        fn set_training_flag(&mut self, training: bool) {
+            self.training = training;
+        }
+    };
+}
+pub(crate) use training_flag;
