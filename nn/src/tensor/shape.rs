@@ -35,7 +35,7 @@ pub(crate) fn resolve_shape(
     }
     let mut out: Vec<usize> = shape.iter().map(|&d| d.max(0) as usize).collect();
     if let Some(i) = infer {
-        if known == 0 || numel % known != 0 {
+        if known == 0 || !numel.is_multiple_of(known) {
             return Err(NnError::bad_arg(
                 op,
                 format!("shape {shape:?} is invalid for input of shape {from:?}"),
