@@ -4,6 +4,8 @@ use super::check::Verdict;
 use super::fixture::Case;
 
 mod fake_quant;
+mod fake_quantize;
+mod observers;
 mod qtensor;
 
 /// Runs one case.
@@ -18,6 +20,8 @@ pub fn handler(kind: &str) -> Option<Handler> {
         "fake_quantize_per_tensor_affine" => fake_quant::per_tensor,
         "fake_quantize_per_channel_affine" => fake_quant::per_channel,
         "learnable_fake_quantize_per_tensor_affine" => fake_quant::learnable_per_tensor,
+        "observer" => observers::observer,
+        "fake_quantize_module" => fake_quantize::fake_quantize_module,
         _ => return None,
     })
 }
