@@ -22,13 +22,22 @@
 
 mod dtype;
 mod error;
+pub mod fake_quantize;
 pub mod observer;
+pub mod qconfig;
 
 pub use dtype::DType;
 pub use error::QuantError;
+pub use fake_quantize::{
+    FakeQuantOutput, FakeQuantize, FakeQuantizeSpec, FakeQuantizer, FusedMovingAvgObsFakeQuantize,
+    LearnableFakeQuantize, LearnableGradients,
+};
 pub use observer::{
     FixedQParamsObserver, HistogramObserver, MinMaxObserver, MovingAverageMinMaxObserver,
     MovingAveragePerChannelMinMaxObserver, NoopObserver, Observation, Observer, ObserverSpec,
     PerChannelMinMaxObserver, PlaceholderObserver, QParamsOut, QParamsRule, RecordingObserver,
     UniformOptions, ZeroPoints,
+};
+pub use qconfig::{
+    get_default_qat_qconfig, get_default_qconfig, Backend, PostProcess, QConfig, QConfigEntry,
 };

@@ -17,12 +17,13 @@
 //! `HistogramObserver` only; the min/max observers would record an infinite range) and counted
 //! in the returned [`Observation`]; empty tensors are an error (PyTorch returns silently).
 
+pub mod defaults;
 mod fixed;
 pub mod histogram;
 mod minmax;
 mod per_channel;
 mod qparams;
-mod scan;
+pub(crate) mod scan;
 mod spec;
 
 use std::any::Any;
@@ -36,6 +37,7 @@ use crate::{DType, QuantError};
 pub use fixed::{FixedQParamsObserver, NoopObserver, PlaceholderObserver, RecordingObserver};
 pub use histogram::HistogramObserver;
 pub use minmax::{MinMaxObserver, MovingAverageMinMaxObserver};
+pub(crate) use per_channel::per_channel_update;
 pub use per_channel::{MovingAveragePerChannelMinMaxObserver, PerChannelMinMaxObserver};
 pub use qparams::{QParamsRule, ResolvedRange, UniformOptions, DEFAULT_EPS};
 pub use spec::ObserverSpec;

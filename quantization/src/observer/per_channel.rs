@@ -203,3 +203,17 @@ impl Observer for MovingAveragePerChannelMinMaxObserver {
 
     per_channel_common!();
 }
+
+/// One moving-average step of a per-channel observer with a batch's per-channel extrema (what
+/// the fused fake-quant kernel does to its running min / max).
+pub(crate) fn per_channel_update(
+    o: &mut MovingAveragePerChannelMinMaxObserver,
+    cur: &[Option<(f32, f32)>],
+) -> Result<(), QuantError> {
+    let c = o.averaging_constant;
+    o.state.update(
+        MovingAveragePerChannelMinMaxObserver::NAME,
+        cur,
+        |old, new, _| moving_average(old, new, c),
+    )
+}
