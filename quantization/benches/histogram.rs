@@ -1,6 +1,8 @@
 //! HistogramObserver on 1M values with 2048 bins: observe (histogram building) and
 //! calculate_qparams (the L2 range search).
 
+#![allow(missing_docs)] // criterion_group! generates an undocumented public function
+
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use ndarray::{Array1, ArrayD};
 use quantization::{HistogramObserver, Observer, UniformOptions};

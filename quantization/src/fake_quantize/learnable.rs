@@ -72,7 +72,7 @@ impl LearnableFakeQuantize {
                 what: format!("{} has no quantization range", observer.name()),
             });
         };
-        if !(scale.is_finite() && scale > 0.0) || !zero_point.is_finite() {
+        if !(scale.is_finite() && scale > 0.0 && zero_point.is_finite()) {
             return Err(QuantError::BadArgument {
                 observer: Self::NAME,
                 arg: "scale / zero_point",

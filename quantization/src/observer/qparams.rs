@@ -249,7 +249,7 @@ impl QParamsRule {
         } else if self.qscheme == QScheme::PerChannelAffineFloatQParams {
             let scale = (max - min) / (qmax - qmin) as f32;
             let scale = if scale > self.eps { scale } else { 1.0 };
-            (scale, f64::from((-1.0 * min) / scale))
+            (scale, f64::from(-min / scale))
         } else {
             let scale = ((max_pos - min_neg) / (qmax - qmin) as f32).max(self.eps);
             // `.to(torch.int)` of the rounded quotient, then `quant_min - ...` and clamp.

@@ -49,13 +49,16 @@ pub(crate) fn min_max(
     Ok(((!all).then_some((lo, hi)), obs))
 }
 
+/// Per-channel extrema (`None` for a channel with no finite value) and what was skipped.
+pub(crate) type ChannelExtrema = (Vec<Option<(f32, f32)>>, Observation);
+
 /// Per-channel min and max along `ch_axis` over finite values; a channel whose values were all
 /// infinite gets `None`. Errors on an empty input, NaN, or `ch_axis >= rank`.
 pub(crate) fn per_channel_min_max(
     x: &ArrayViewD<'_, f32>,
     ch_axis: usize,
     observer: &'static str,
-) -> Result<(Vec<Option<(f32, f32)>>, Observation), QuantError> {
+) -> Result<ChannelExtrema, QuantError> {
     if ch_axis >= x.ndim() {
         return Err(QuantError::ChAxisOutOfRange {
             observer,

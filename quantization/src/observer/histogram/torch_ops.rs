@@ -161,9 +161,10 @@ fn multi_row_sum(data: &[f32], lanes: usize, rows: usize) -> [Vec<f32>; 4] {
             i += 1;
         }
         for j in 1..LEVELS {
-            for k in 0..4 {
-                let lower = std::mem::replace(&mut acc[j - 1][k], vec![0.0; lanes]);
-                add_into(&mut acc[j][k], &lower);
+            let (lower, upper) = acc.split_at_mut(j);
+            for (dst, src) in upper[0].iter_mut().zip(lower[j - 1].iter_mut()) {
+                add_into(dst, src);
+                src.iter_mut().for_each(|v| *v = 0.0);
             }
             if i & (level_mask << (j * level_power)) != 0 {
                 break;
