@@ -20,10 +20,10 @@ fn first_batch_counts_match_exact_binning() {
     let mut want = vec![0.0f32; bins];
     want[0] += 1.0;
     want[bins - 1] += 1.0;
-    for k in 0..bins {
+    for (k, count) in want.iter_mut().enumerate() {
         for _ in 0..(k % 5) {
             values.push((lo + (k as f64 + 0.5) * width) as f32);
-            want[k] += 1.0;
+            *count += 1.0;
         }
     }
     let mut obs = observer(bins);
