@@ -152,19 +152,22 @@ impl Observer for HistogramObserver {
         let Some((x_min, x_max)) = cur else {
             return Ok(obs);
         };
-        let values: Vec<f32> = if obs.infinities_ignored > 0 {
-            x.iter().copied().filter(|v| v.is_finite()).collect()
-        } else {
-            x.iter().copied().collect()
+        let owned: Vec<f32>;
+        let values: &[f32] = match x.as_slice_memory_order() {
+            Some(s) if obs.infinities_ignored == 0 => s,
+            _ => {
+                owned = x.iter().copied().filter(|v| v.is_finite()).collect();
+                &owned
+            }
         };
         match self.range {
             None => {
-                self.histogram = histc(&values, self.bins, x_min, x_max, &self.cpu);
+                self.histogram = histc(values, self.bins, x_min, x_max, &self.cpu);
                 self.range = Some((x_min, x_max));
             }
             Some(orig) => {
                 let new = (orig.0.min(x_min), orig.1.max(x_max));
-                let update = histc(&values, self.bins, new.0, new.1, &self.cpu);
+                let update = histc(values, self.bins, new.0, new.1, &self.cpu);
                 self.histogram = self.combine(orig, update, new);
                 self.range = Some(new);
             }

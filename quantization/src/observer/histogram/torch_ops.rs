@@ -107,20 +107,36 @@ pub fn histc(x: &[f32], bins: usize, min: f32, max: f32, cpu: &CpuModel) -> Vec<
     }
     let edges = linspace(lo as f32, hi as f32, bins + 1, cpu);
     let (left, right) = (edges[0], edges[bins]);
-    let (nb, width) = (bins as f32, right - left);
-    let mut counts = vec![0u32; bins];
-    for &v in x {
-        if !(v >= left && v <= right) {
-            continue;
+    let count = |chunk: &[f32]| {
+        let (nb, width) = (bins as f32, right - left);
+        let mut counts = vec![0u32; bins];
+        for &v in chunk {
+            if !(v >= left && v <= right) {
+                continue;
+            }
+            let pos = ((v - left) * nb / width) as usize;
+            counts[pos.min(bins - 1)] += 1;
         }
-        let mut pos = ((v - left) * nb / width) as usize;
-        if pos >= bins {
-            pos = bins - 1;
-        }
-        counts[pos] += 1;
-    }
+        counts
+    };
+    // Counts are integers, so splitting the work cannot change the result.
+    let counts = if x.len() >= PARALLEL_MIN {
+        use rayon::prelude::*;
+        x.par_chunks(PARALLEL_MIN / 2).map(count).reduce(
+            || vec![0u32; bins],
+            |mut a, b| {
+                a.iter_mut().zip(b).for_each(|(a, b)| *a += b);
+                a
+            },
+        )
+    } else {
+        count(x)
+    };
     counts.into_iter().map(|c| c as f32).collect()
 }
+
+/// Inputs at least this long are binned on several threads.
+const PARALLEL_MIN: usize = 1 << 16;
 
 /// `ceil(log2(x))` as `c10::utils::CeilLog2` (1 for `x <= 2`).
 fn ceil_log2(x: usize) -> usize {
