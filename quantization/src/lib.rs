@@ -10,6 +10,29 @@
 //! Observers and fake-quantize modules are plain stateful structs working on `ndarray` views;
 //! the module system wraps them. Every fallible call returns [`QuantError`].
 //!
+//! Numerics are PyTorch's: observer statistics and `_calculate_qparams` in `float32` with
+//! PyTorch's operation order, `HistogramObserver`'s `histc` / `linspace` / re-binning / L2
+//! search with the `float32` / `float64` mix of the Python code (see
+//! [`observer::histogram::torch_ops`]), and the fused QAT fake-quant with fbgemm's
+//! `ChooseQuantizationParams` ([`fake_quantize::choose_qparams_fbgemm`]).
+//!
+//! Where this crate differs from PyTorch (all on input PyTorch handles badly or not at all):
+//!
+//! - NaN input is an error naming the observer, and the state is left as it was (PyTorch lets
+//!   NaN into min / max).
+//! - `+-inf` values are skipped by every observer and the fused fake quant, and counted in the
+//!   returned [`Observation`] (PyTorch skips them in `HistogramObserver` only; the min / max
+//!   observers would record an infinite range).
+//! - An empty input is an error (PyTorch returns silently).
+//! - A custom range needs both `quant_min` and `quant_max` (PyTorch ignores one alone) and must
+//!   fit the dtype (PyTorch checks only the length of qint8 / qint32 ranges).
+//! - Symmetric quint8 with `reduce_range` is an error for every uniform observer (PyTorch raises
+//!   for the min / max observers but lets `HistogramObserver` produce a zero point of 128 outside
+//!   0..=127).
+//! - A per-channel observer's channel that only ever saw infinities gets the fallback (scale 1,
+//!   zero point 0) and [`QParamsOut::fallback_channels`] counts it.
+//! - `LearnableFakeQuantize::calculate_qparams` does not clamp the stored scale in place; the
+//!   per-channel learnable backward sums the channel gradients in `f64`.
 //! ```
 //! use ndarray::array;
 //! use quantization::{MinMaxObserver, Observer, UniformOptions};
