@@ -33,6 +33,8 @@
 //!   zero point 0) and [`QParamsOut::fallback_channels`] counts it.
 //! - `LearnableFakeQuantize::calculate_qparams` does not clamp the stored scale in place; the
 //!   per-channel learnable backward sums the channel gradients in `f64`.
+//! - As in PyTorch, a finite range wider than `f32::MAX` (e.g. `-3e38..3e38`) overflows to an
+//!   infinite scale; nothing checks for it.
 //! ```
 //! use ndarray::array;
 //! use quantization::{MinMaxObserver, Observer, UniformOptions};

@@ -112,10 +112,10 @@ fn fused_matches_a_reference_loop() {
                 Some((a, b)) => (a + 0.01 * (lo - a), b + 0.01 * (hi - b)),
             });
             let (a, b) = state.unwrap();
-            let (s, z) = choose_qparams_fbgemm(a, b, qmin as i32, qmax as i32, symmetric);
+            let (s, z) = choose_qparams_fbgemm(a, b, qmin, qmax, symmetric);
             assert_eq!(fq.scale(), vec![s]);
             for (&xv, &yv) in x.iter().zip(out.y.iter()) {
-                assert_eq!(yv, reference_fq(xv, s, i64::from(z), qmin, qmax).0);
+                assert_eq!(yv, reference_fq(xv, s, z, qmin, qmax).0);
             }
         }
         assert_eq!(fq.observer().min_val(), vec![state.unwrap().0]);

@@ -132,7 +132,7 @@ proptest! {
         prop_assert!(qmin <= z && z <= qmax);
         let s64 = f64::from(s);
         let tol = 1.01 * s64;
-        prop_assert!(f64::from(qmin - z) * s64 <= f64::from(lo.min(0.0)) + tol);
-        prop_assert!(f64::from(qmax - z) * s64 >= f64::from(hi.max(0.0)) - tol);
+        prop_assert!((qmin - z) as f64 * s64 <= f64::from(lo.min(0.0)) + tol);
+        prop_assert!((qmax - z) as f64 * s64 >= f64::from(hi.max(0.0)) - tol);
     }
 }

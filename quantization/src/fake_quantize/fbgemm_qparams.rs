@@ -8,26 +8,27 @@ const SMALL_SCALE_THRESHOLD: f32 = 6.1e-5;
 /// Scale and zero point for `[min, max]` over `qmin..=qmax` as fbgemm computes them;
 /// `preserve_sparsity` is the symmetric variant (zero point at the middle of the range when the
 /// range straddles 0). Infinite inputs give fbgemm's results for them (`min = +inf`,
-/// `max = -inf` collapse to `[0, 0]`: scale 0.1).
+/// `max = -inf` collapse to `[0, 0]`: scale 0.1). The integer arithmetic is done in `i64`
+/// (fbgemm's `int32` would overflow for the full qint32 range).
 pub fn choose_qparams_fbgemm(
     min: f32,
     max: f32,
-    qmin: i32,
-    qmax: i32,
+    qmin: i64,
+    qmax: i64,
     preserve_sparsity: bool,
-) -> (f32, i32) {
+) -> (f32, i64) {
     let (mut min, mut max) = (min, max);
     if min < 0.0 && max > 0.0 && preserve_sparsity {
         let sym_qmin = -((qmax - qmin) / 2 + 1);
         let sym_qmax = (qmax - qmin) / 2;
         let max_scale =
             f64::from((min / sym_qmin as f32).abs()).max(f64::from((max / sym_qmax as f32).abs()));
-        min = (max_scale * f64::from(sym_qmin)) as f32;
-        max = (max_scale * f64::from(sym_qmax)) as f32;
+        min = (max_scale * sym_qmin as f64) as f32;
+        max = (max_scale * sym_qmax as f64) as f32;
     }
     min = min.min(0.0);
     max = max.max(0.0);
-    let mut scale = ((f64::from(max) - f64::from(min)) / f64::from(qmax - qmin)) as f32;
+    let mut scale = ((f64::from(max) - f64::from(min)) / (qmax - qmin) as f64) as f32;
     if scale == 0.0 || (1.0f32 / scale).is_infinite() {
         scale = 0.1;
     }
@@ -45,24 +46,24 @@ pub fn choose_qparams_fbgemm(
         }
     }
     let s = f64::from(scale);
-    let from_min = f64::from(qmin) - f64::from(min) / s;
-    let from_max = f64::from(qmax) - f64::from(max) / s;
-    let err_min = f64::from(qmin.abs()) + (f64::from(min) / s).abs();
-    let err_max = f64::from(qmax.abs()) + (f64::from(max) / s).abs();
+    let from_min = qmin as f64 - f64::from(min) / s;
+    let from_max = qmax as f64 - f64::from(max) / s;
+    let err_min = qmin.abs() as f64 + (f64::from(min) / s).abs();
+    let err_max = qmax.abs() as f64 + (f64::from(max) / s).abs();
     let mut initial = if err_min < err_max {
         from_min
     } else {
         from_max
     };
     if min < 0.0 && max > 0.0 && preserve_sparsity {
-        initial = f64::from(qmin + qmax) / 2.0;
+        initial = (qmin + qmax) as f64 / 2.0;
     }
-    let zp = if initial < f64::from(qmin) {
+    let zp = if initial < qmin as f64 {
         qmin
-    } else if initial > f64::from(qmax) {
+    } else if initial > qmax as f64 {
         qmax
     } else {
-        initial.round_ties_even() as i32
+        initial.round_ties_even() as i64
     };
     (scale, zp)
 }

@@ -109,14 +109,7 @@ impl FusedMovingAvgObsFakeQuantize {
     }
 
     fn choose(&self, min: f32, max: f32) -> (f32, i64) {
-        let (s, z) = choose_qparams_fbgemm(
-            min,
-            max,
-            self.quant_min as i32,
-            self.quant_max as i32,
-            self.symmetric,
-        );
-        (s, i64::from(z))
+        choose_qparams_fbgemm(min, max, self.quant_min, self.quant_max, self.symmetric)
     }
 
     /// Observes one batch per channel (axis 0) and recomputes the per-channel parameters.
