@@ -4,7 +4,9 @@ use super::check::Verdict;
 use super::fixture::Case;
 
 mod fake_quant;
+mod fake_quantize;
 mod fusion;
+mod observers;
 mod ops;
 mod qtensor;
 
@@ -27,6 +29,8 @@ pub fn handler(kind: &str) -> Option<Handler> {
         "fuse_conv_bn_eval" => fusion::conv_bn,
         "fuse_linear_bn_eval" => fusion::linear_bn,
         "op" => ops::op,
+        "observer" => observers::observer,
+        "fake_quantize_module" => fake_quantize::fake_quantize_module,
         _ => return None,
     })
 }
