@@ -7,15 +7,19 @@
 mod activation;
 mod elementwise;
 mod error;
+mod linear;
 mod norm;
 mod operand;
+mod packed;
 mod pool;
 mod qnnpack;
 
 pub use activation::{elu, hardswish, leaky_relu, relu, relu6, sigmoid, tanh};
 pub use elementwise::{add, add_relu, add_scalar, cat, mul, mul_relu, mul_scalar};
 pub use error::QOpError;
+pub use linear::{conv, linear, linear_dynamic};
 pub use norm::{batch_norm2d, BatchNormParams};
+pub use packed::{conv_prepack, linear_prepack, ConvOptions, PackedWeight};
 pub use pool::{
     adaptive_avg_pool2d, avg_pool2d, max_pool2d, upsample_nearest2d, AvgPool2d, MaxPool2d,
     UpsampleSize,

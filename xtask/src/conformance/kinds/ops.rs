@@ -15,6 +15,14 @@ fn f32s(case: &Case, key: &str) -> Result<Vec<f32>, String> {
     Ok(case.input(key)?.to_f32()?.iter().copied().collect())
 }
 
+fn bias(case: &Case) -> Result<Option<Vec<f32>>, String> {
+    if case.inputs.contains_key("b") {
+        Ok(Some(f32s(case, "b")?))
+    } else {
+        Ok(None)
+    }
+}
+
 fn out_qparams(case: &Case) -> Result<(f64, i64), String> {
     Ok((case.f64("out_scale")?, case.i64("out_zero_point")?))
 }
@@ -113,8 +121,60 @@ fn run_op(case: &Case) -> Result<QTensor, String> {
             };
             F::batch_norm2d(&q(case, "x")?, &bn, s, z, false).map_err(e)
         }
+        "linear" | "linear_relu" => {
+            let (s, z) = out_qparams(case)?;
+            let w = F::linear_prepack(&q(case, "w")?, bias(case)?.as_deref()).map_err(e)?;
+            F::linear(&q(case, "x")?, &w, s, z, op == "linear_relu").map_err(e)
+        }
+        "conv1d" | "conv2d" | "conv2d_relu" | "conv3d" | "conv_transpose2d" => {
+            let (s, z) = out_qparams(case)?;
+            let weight = q(case, "w")?;
+            let dims = weight.ndim() - 2;
+            let usizes = |k: &str| -> Result<Vec<usize>, String> {
+                Ok(case.i64s(k)?.into_iter().map(|v| v as usize).collect())
+            };
+            let options = F::ConvOptions {
+                stride: usizes("stride")?,
+                padding: usizes("padding")?,
+                dilation: usizes("dilation")?,
+                groups: case.i64("groups")? as usize,
+                transposed: (op == "conv_transpose2d").then(|| vec![0; dims]),
+            };
+            let w = F::conv_prepack(&weight, bias(case)?.as_deref(), &options).map_err(e)?;
+            F::conv(&q(case, "x")?, &w, s, z, op == "conv2d_relu").map_err(e)
+        }
         other => Err(format!("{UNSUPPORTED}operator '{other}'")),
     }
+}
+
+/// `linear_dynamic`: float in, float out, within 1e-4 of the output's range.
+fn linear_dynamic(case: &Case) -> Result<Verdict, String> {
+    let w = F::linear_prepack(&q(case, "w")?, bias(case)?.as_deref()).map_err(|e| e.to_string())?;
+    let x = case.input("x")?.to_f32()?;
+    let y = F::linear_dynamic(x.view(), &w, case.bool_or("reduce_range", false), false).map_err(
+        |e| match e {
+            F::QOpError::EngineUnavailable { .. } => format!("{UNSUPPORTED}{e}"),
+            _ => e.to_string(),
+        },
+    )?;
+    let want = case.expected("y")?.to_f32()?;
+    let range = want.iter().fold(0.0f32, |m, v| m.max(v.abs())) as f64;
+    let mut c = Checker::new();
+    if y.shape() != want.shape() {
+        c.fail(format!(
+            "y: shape {:?}, expected {:?}",
+            y.shape(),
+            want.shape()
+        ));
+    } else {
+        c.floats(
+            "y",
+            y.as_slice().unwrap_or_default(),
+            want.as_slice().unwrap_or_default(),
+            1e-4 * range,
+        );
+    }
+    Ok(c.finish())
 }
 
 /// Runs one operator case with the case's engine selected.
@@ -124,6 +184,9 @@ pub fn op(case: &Case) -> Result<Verdict, String> {
         .parse()
         .map_err(|e: qtensor::QError| e.to_string())?;
     qtensor::set_engine(engine).map_err(|e| e.to_string())?;
+    if case.str("op")? == "linear_dynamic" {
+        return linear_dynamic(case);
+    }
     let got = run_op(case)?;
     let mut c = Checker::new();
     c.qtensor("y", &got, &case.expected("y")?);
