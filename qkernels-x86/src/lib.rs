@@ -1,0 +1,65 @@
+//! fbgemm-style int8 kernels for x86: GEMM, linear and convolution.
+//!
+//! Pure functions over slices, shapes and quantization parameters; no tensors,
+//! no modules. Numerics are PyTorch's fbgemm path (as its vectorised x86 code
+//! computes them); every ISA path equals the scalar reference bit for bit.
+//!
+//! # Map
+//!
+//! | module | holds | PyTorch / fbgemm name |
+//! |---|---|---|
+//! | [`isa`] | ISA detection, `QKERNELS_X86_ISA` override | `fbgemmInstructionSet` |
+//! | [`threads`] | crate-owned thread pool | `torch.set_num_threads` |
+//! | [`quant`] | [`QParams`], [`WeightQuant`], [`choose_qparams`] | `ChooseQuantizationParams` |
+//! | [`output`] | the fused output pipeline as data | `ReQuantizeOutput`, `ReQuantizeForFloat` |
+//! | [`gemm`] | [`PackedWeight`] and the u8 x s8 GEMM (scalar, AVX2, AVX-512 VNNI) | `PackBMatrix`, `fbgemmPacked` |
+//! | [`linear`] | [`quantized_linear`], [`dynamic_linear`], raw GEMM entries | `quantized::linear`, `linear_dynamic` |
+//! | [`reference`] | slow definitions of the numerics | `RefImplementations` |
+//!
+//! # ISA selection
+//!
+//! The fastest available path is detected once. The environment variable
+//! `QKERNELS_X86_ISA=scalar|avx2|avx512vnni` forces a path; an unknown or
+//! unavailable value falls back to the best available one and
+//! [`isa::isa_selection`] reports it. Every kernel also has a `..._with_isa`
+//! entry (it returns [`KernelError::IsaUnavailable`] for a path the CPU lacks),
+//! and [`isa::available_isas`] lists the paths this CPU runs.
+//!
+//! # Exactness and `reduce_range`
+//!
+//! fbgemm's AVX2 kernels multiply u8 x s8 with `vpmaddubsw`, which adds two
+//! products into a *saturating* 16-bit integer; 255 * 127 * 2 overflows it.
+//! That is why PyTorch's fbgemm qconfigs quantize activations to 7 bits
+//! (`reduce_range=True`). This crate never saturates: the AVX2 path widens to
+//! 16 bits and uses `vpmaddwd` (exact i32 pair sums), the VNNI path uses
+//! `vpdpbusd` (exact), and the scalar path uses i32. All accumulate with
+//! wrapping i32 additions, so every path returns the same bits for all 8-bit
+//! inputs, with or without `reduce_range`.
+//!
+//! # Output numerics
+//!
+//! See [`output`] for the exact per-element formula (float bias divided by
+//! `act_scale * w_scale`, multiplier, round-half-even, zero point, clamp).
+
+pub mod error;
+pub mod gemm;
+pub mod isa;
+pub mod linear;
+pub mod output;
+pub mod quant;
+mod quantize;
+pub mod reference;
+pub mod threads;
+
+pub use error::{KernelError, Result};
+pub use gemm::PackedWeight;
+pub use isa::{active_isa, available_isas, isa_selection, Isa};
+pub use linear::{
+    dynamic_linear, dynamic_linear_with_isa, gemm_u8s8_f32, gemm_u8s8_f32_with_isa, gemm_u8s8_i32,
+    gemm_u8s8_i32_with_isa, gemm_u8s8_requant, gemm_u8s8_requant_with_isa, quantize_dynamic,
+    quantize_dynamic_with_isa, quantized_linear, quantized_linear_with_isa, DynamicOptions,
+    QuantizedMatrix,
+};
+pub use output::{Activation, FloatPipeline, Granular, OutputPipeline};
+pub use quant::{choose_qparams, find_min_max, QParams, WeightQuant};
+pub use threads::{num_threads, set_num_threads};
