@@ -60,6 +60,6 @@ pub use linear::{
     quantize_dynamic_with_isa, quantized_linear, quantized_linear_with_isa, DynamicOptions,
     QuantizedMatrix,
 };
-pub use output::{Activation, FloatPipeline, Granular, OutputPipeline};
+pub use output::{Activation, BiasScaling, FloatPipeline, Granular, OutputPipeline, PipelineBias};
 pub use quant::{choose_qparams, find_min_max, QParams, WeightQuant};
 pub use threads::{num_threads, set_num_threads};

@@ -1,25 +1,25 @@
 //! The fused output pipeline, described as data.
 //!
-//! After the integer GEMM, each accumulator goes through (PyTorch's fbgemm
-//! `ReQuantizeOutput` with a float bias, as its vectorised x86 code computes it):
+//! After the integer GEMM, each accumulator goes through PyTorch's fbgemm
+//! `ReQuantizeOutput` with a float bias, as its vectorised x86 code computes
+//! it (PyTorch's build contracts `a * b + c` into one fused multiply-add, which
+//! the fixtures confirm):
 //!
 //! ```text
 //! x   = acc - a_zp * col_offset[j] - row_sum[i] * w_zp[j]     (wrapping i32)
-//! f   = f32(x) + bias_acc[j]                                  (bias in accumulator units)
+//! f   = fma(bias[j], rcp, f32(x))          per-tensor weight: rcp = f32(1.0 / f64(act_times_w_scale))
+//!     = f32(x) + bias[j] / act_times_w_scale[j]               per-channel weight
 //! y   = f * multiplier[j]                                     (f32)
 //! r   = round_to_nearest_even(y)        (out of i32 range or NaN -> i32::MIN, as cvtps2dq)
 //! out = clamp(r + out_zp, clamp_min, clamp_max)               (ReLU: clamp_min = out_zp)
 //! ```
 //!
-//! `bias_acc[j]` is `bias[j] * f32(1.0 / f64(act_times_w_scale))` for a
-//! per-tensor weight (fbgemm multiplies by a reciprocal computed in double) and
-//! `bias[j] / act_times_w_scale[j]` for a per-channel weight; `multiplier[j]` is
-//! `act_times_w_scale[j] / f32(out_scale)` with
-//! `act_times_w_scale[j] = f32(act_scale) * f32(w_scale[j])`.
+//! with `act_times_w_scale[j] = f32(act_scale) * f32(w_scale[j])` and
+//! `multiplier[j] = act_times_w_scale[j] / f32(out_scale)`.
 //!
 //! The float pipeline (dynamic linear, fbgemm `ReQuantizeForFloat`) is
-//! `out = f32(x) * (f32(act_scale) * f32(w_scale[j])) + bias[j]`, then ReLU as
-//! `max(0, out)` when asked.
+//! `out = fma(f32(x), f32(act_scale) * f32(w_scale[j]), bias[j])`, then ReLU as
+//! `max(0, out)` (keeping `-0.0` and NaN like `maxps`).
 
 use crate::error::{KernelError, Result};
 use crate::quant::{cvt_f32_i32_nearest, validate_zero_point, QParams, WeightQuant};
@@ -75,13 +75,31 @@ pub enum Activation {
     },
 }
 
+/// How a float bias is brought into accumulator units.
+#[derive(Debug, Clone, PartialEq)]
+pub enum BiasScaling {
+    /// `fma(bias[j], reciprocal, f32(x))` (fbgemm, per-tensor weights).
+    Reciprocal(f32),
+    /// `f32(x) + bias[j] / act_times_w_scale[j]` (fbgemm, per-channel weights).
+    Divide(Vec<f32>),
+}
+
+/// A float bias and how it enters the accumulator.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PipelineBias {
+    /// Float bias, one per output column.
+    pub values: Vec<f32>,
+    /// Scaling into accumulator units.
+    pub scaling: BiasScaling,
+}
+
 /// Requantizing output pipeline for u8 outputs (see the module docs for the formula).
 #[derive(Debug, Clone, PartialEq)]
 pub struct OutputPipeline {
     /// `act_times_w_scale / out_scale`, per tensor or per column.
     pub multiplier: Granular<f32>,
-    /// Float bias already divided by `act_times_w_scale` (accumulator units), one per column.
-    pub bias_acc: Option<Vec<f32>>,
+    /// Optional float bias.
+    pub bias: Option<PipelineBias>,
     /// Output zero point (0..=255).
     pub zero_point: i32,
     /// Lowest quantized output (ReLU sets it to the zero point).
@@ -124,15 +142,18 @@ impl OutputPipeline {
         } else {
             Granular::PerTensor(ats_of(0) / out_scale)
         };
-        let bias_acc = match bias {
+        let bias = match bias {
             None => None,
             Some(b) => {
                 check_bias(b, n)?;
-                Some(if weight.is_per_channel() {
-                    b.iter().enumerate().map(|(j, &v)| v / ats_of(j)).collect()
+                let scaling = if weight.is_per_channel() {
+                    BiasScaling::Divide((0..n).map(ats_of).collect())
                 } else {
-                    let rcp = (1.0f64 / ats_of(0) as f64) as f32;
-                    b.iter().map(|&v| v * rcp).collect()
+                    BiasScaling::Reciprocal((1.0f64 / ats_of(0) as f64) as f32)
+                };
+                Some(PipelineBias {
+                    values: b.to_vec(),
+                    scaling,
                 })
             }
         };
@@ -151,7 +172,7 @@ impl OutputPipeline {
         };
         Ok(OutputPipeline {
             multiplier,
-            bias_acc,
+            bias,
             zero_point: out.zero_point,
             clamp_min,
             clamp_max,
@@ -161,13 +182,22 @@ impl OutputPipeline {
     /// Checks the pipeline against `n` output columns.
     pub(crate) fn validate(&self, n: usize) -> Result<()> {
         self.multiplier.check_len(n, "output multipliers")?;
-        if let Some(b) = &self.bias_acc {
-            if b.len() != n {
+        if let Some(b) = &self.bias {
+            if b.values.len() != n {
                 return Err(KernelError::LengthMismatch {
                     what: "bias",
                     expected: n,
-                    got: b.len(),
+                    got: b.values.len(),
                 });
+            }
+            if let BiasScaling::Divide(d) = &b.scaling {
+                if d.len() != n {
+                    return Err(KernelError::LengthMismatch {
+                        what: "bias divisors",
+                        expected: n,
+                        got: d.len(),
+                    });
+                }
             }
         }
         validate_zero_point(self.zero_point, "output", 0, 255)?;
@@ -255,6 +285,7 @@ pub(crate) enum Stage {
     Requant {
         mult: Vec<f32>,
         bias: Vec<f32>,
+        bias_scale: Vec<f32>,
         zp: i32,
         lo: i32,
         hi: i32,
@@ -303,13 +334,15 @@ impl Epilogue {
         let (col_corr, w_zp, needs_row_sums) = Self::corrections(a_zp, col_offsets, w_zp);
         let lo = (p.clamp_min as i32).max(0);
         let hi = (p.clamp_max as i32).min(255);
+        let (bias, bias_scale) = bias_terms(p.bias.as_ref(), n);
         Epilogue {
             col_corr,
             w_zp,
             needs_row_sums,
             stage: Stage::Requant {
                 mult: p.multiplier.expand(n),
-                bias: p.bias_acc.clone().unwrap_or_else(|| vec![0.0; n]),
+                bias,
+                bias_scale,
                 zp: p.zero_point,
                 lo,
                 hi,
@@ -334,6 +367,25 @@ impl Epilogue {
     }
 }
 
+/// Per-column `(b, s)` with `f = fma(b, s, f32(x))` equal to the bias step.
+pub(crate) fn bias_terms(bias: Option<&PipelineBias>, n: usize) -> (Vec<f32>, Vec<f32>) {
+    match bias {
+        None => (vec![0.0; n], vec![0.0; n]),
+        Some(PipelineBias {
+            values,
+            scaling: BiasScaling::Reciprocal(r),
+        }) => (values.clone(), vec![*r; n]),
+        // fma(q, 1, x) == q + x rounded once: the division result is added exactly as fbgemm does.
+        Some(PipelineBias {
+            values,
+            scaling: BiasScaling::Divide(d),
+        }) => (
+            values.iter().zip(d).map(|(&b, &a)| b / a).collect(),
+            vec![1.0; n],
+        ),
+    }
+}
+
 /// The corrected accumulator of one element.
 #[inline(always)]
 pub(crate) fn corrected(acc: i32, col_corr: i32, row_sum: i32, w_zp: i32) -> i32 {
@@ -343,8 +395,16 @@ pub(crate) fn corrected(acc: i32, col_corr: i32, row_sum: i32, w_zp: i32) -> i32
 
 /// Requantizes one corrected accumulator (the reference numerics).
 #[inline(always)]
-pub(crate) fn requant_one(x: i32, bias: f32, mult: f32, zp: i32, lo: i32, hi: i32) -> u8 {
-    let y = (x as f32 + bias) * mult;
+pub(crate) fn requant_one(
+    x: i32,
+    bias: f32,
+    bias_scale: f32,
+    mult: f32,
+    zp: i32,
+    lo: i32,
+    hi: i32,
+) -> u8 {
+    let y = bias.mul_add(bias_scale, x as f32) * mult;
     let r = cvt_f32_i32_nearest(y) as i64 + zp as i64;
     r.clamp(lo as i64, hi as i64) as u8
 }
@@ -352,7 +412,7 @@ pub(crate) fn requant_one(x: i32, bias: f32, mult: f32, zp: i32, lo: i32, hi: i3
 /// Dequantizes one corrected accumulator (the reference numerics).
 #[inline(always)]
 pub(crate) fn float_one(x: i32, scale: f32, bias: f32, relu: bool) -> f32 {
-    let y = x as f32 * scale + bias;
+    let y = (x as f32).mul_add(scale, bias);
     // maxps(0, y): y unless 0 > y (keeps NaN and -0.0 like the vector code).
     if relu && 0.0 > y {
         0.0
@@ -377,6 +437,7 @@ pub(crate) enum StageView<'a> {
     Requant {
         mult: &'a [f32],
         bias: &'a [f32],
+        bias_scale: &'a [f32],
         zp: i32,
         lo: i32,
         hi: i32,
@@ -397,12 +458,14 @@ impl Epilogue {
             Stage::Requant {
                 mult,
                 bias,
+                bias_scale,
                 zp,
                 lo,
                 hi,
             } => StageView::Requant {
                 mult: &mult[r.clone()],
                 bias: &bias[r.clone()],
+                bias_scale: &bias_scale[r.clone()],
                 zp: *zp,
                 lo: *lo,
                 hi: *hi,

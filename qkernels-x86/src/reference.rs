@@ -5,7 +5,7 @@
 //! like the wrapping i32 kernels) and apply the same per-element output
 //! formula as the kernels. Every kernel path is tested against them.
 
-use crate::output::{float_one, requant_one, FloatPipeline, OutputPipeline};
+use crate::output::{bias_terms, float_one, requant_one, FloatPipeline, OutputPipeline};
 
 /// `C[i, j] = sum_k a[i, k] * w[j, k]`, wrapping to i32. `a` is `[m, k]`, `w` is `[n, k]`.
 pub fn gemm_i32(a: &[u8], m: usize, k: usize, w: &[i8], n: usize) -> Vec<i32> {
@@ -49,12 +49,12 @@ pub fn gemm_corrected(
 pub fn requantize(x: &[i32], n: usize, p: &OutputPipeline) -> Vec<u8> {
     let lo = p.clamp_min as i32;
     let hi = p.clamp_max as i32;
+    let (b, s) = bias_terms(p.bias.as_ref(), n);
     x.iter()
         .enumerate()
         .map(|(idx, &v)| {
             let j = idx % n;
-            let bias = p.bias_acc.as_ref().map_or(0.0, |b| b[j]);
-            requant_one(v, bias, p.multiplier.get(j), p.zero_point, lo, hi)
+            requant_one(v, b[j], s[j], p.multiplier.get(j), p.zero_point, lo, hi)
         })
         .collect()
 }

@@ -40,7 +40,14 @@ fn pipeline(n: usize, rng: &mut Rng, per_channel: bool, relu: bool) -> OutputPip
     };
     OutputPipeline {
         multiplier,
-        bias_acc: Some(rng.f32s(n, -3000.0, 3000.0)),
+        bias: Some(PipelineBias {
+            values: rng.f32s(n, -30.0, 30.0),
+            scaling: if per_channel {
+                BiasScaling::Divide(rng.f32s(n, 1e-4, 1e-2))
+            } else {
+                BiasScaling::Reciprocal(rng.f32_in(100.0, 1000.0))
+            },
+        }),
         zero_point: rng.below(256) as i32,
         clamp_min: if relu { 100 } else { 0 },
         clamp_max: 255,
@@ -190,7 +197,7 @@ fn bad_lengths_are_errors() {
     ));
     let p = OutputPipeline {
         multiplier: Granular::PerChannel(vec![0.1; 3]),
-        bias_acc: None,
+        bias: None,
         zero_point: 0,
         clamp_min: 0,
         clamp_max: 255,

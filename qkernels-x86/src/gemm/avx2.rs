@@ -137,13 +137,15 @@ pub(crate) unsafe fn epilogue(
                     StageView::Requant {
                         mult,
                         bias,
+                        bias_scale,
                         zp,
                         lo,
                         hi,
                     } => {
-                        let f = _mm256_add_ps(
-                            _mm256_cvtepi32_ps(x),
+                        let f = _mm256_fmadd_ps(
                             _mm256_loadu_ps(bias.as_ptr().add(j)),
+                            _mm256_loadu_ps(bias_scale.as_ptr().add(j)),
+                            _mm256_cvtepi32_ps(x),
                         );
                         let y = _mm256_mul_ps(f, _mm256_loadu_ps(mult.as_ptr().add(j)));
                         let q = _mm256_cvtps_epi32(y);
@@ -164,11 +166,9 @@ pub(crate) unsafe fn epilogue(
                         (out.ptr.add(off) as *mut u64).write_unaligned(lo64);
                     }
                     StageView::Float { scale, bias, relu } => {
-                        let y = _mm256_add_ps(
-                            _mm256_mul_ps(
-                                _mm256_cvtepi32_ps(x),
-                                _mm256_loadu_ps(scale.as_ptr().add(j)),
-                            ),
+                        let y = _mm256_fmadd_ps(
+                            _mm256_cvtepi32_ps(x),
+                            _mm256_loadu_ps(scale.as_ptr().add(j)),
                             _mm256_loadu_ps(bias.as_ptr().add(j)),
                         );
                         let y = if relu {
@@ -193,12 +193,14 @@ pub(crate) unsafe fn epilogue(
                     StageView::Requant {
                         mult,
                         bias,
+                        bias_scale,
                         zp,
                         lo,
                         hi,
                     } => {
                         let x = corrected(v, ep.col_corr[c], rs_val, ep.w_zp[c]);
-                        *out.ptr.add(off) = requant_one(x, bias[c], mult[c], zp, lo, hi);
+                        *out.ptr.add(off) =
+                            requant_one(x, bias[c], bias_scale[c], mult[c], zp, lo, hi);
                     }
                     StageView::Float { scale, bias, relu } => {
                         let x = corrected(v, ep.col_corr[c], rs_val, ep.w_zp[c]);

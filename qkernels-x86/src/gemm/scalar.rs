@@ -53,12 +53,13 @@ pub(crate) unsafe fn epilogue(
                 StageView::Requant {
                     mult,
                     bias,
+                    bias_scale,
                     zp,
                     lo,
                     hi,
                 } => {
                     let x = corrected(v, ep.col_corr[c], rs, ep.w_zp[c]);
-                    let q = requant_one(x, bias[c], mult[c], zp, lo, hi);
+                    let q = requant_one(x, bias[c], bias_scale[c], mult[c], zp, lo, hi);
                     // SAFETY: in bounds by the caller's contract.
                     unsafe { *out.ptr.cast::<u8>().add(off) = q };
                 }

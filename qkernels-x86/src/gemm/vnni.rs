@@ -143,13 +143,15 @@ pub(crate) unsafe fn epilogue(
                     StageView::Requant {
                         mult,
                         bias,
+                        bias_scale,
                         zp,
                         lo,
                         hi,
                     } => {
-                        let f = _mm512_add_ps(
-                            _mm512_cvtepi32_ps(x),
+                        let f = _mm512_fmadd_ps(
                             _mm512_maskz_loadu_ps(m, bias.as_ptr().add(j)),
+                            _mm512_maskz_loadu_ps(m, bias_scale.as_ptr().add(j)),
+                            _mm512_cvtepi32_ps(x),
                         );
                         let y = _mm512_mul_ps(f, _mm512_maskz_loadu_ps(m, mult.as_ptr().add(j)));
                         let q = _mm512_cvtps_epi32(y);
@@ -165,11 +167,9 @@ pub(crate) unsafe fn epilogue(
                         _mm512_mask_cvtepi32_storeu_epi8(out.ptr.cast::<i8>().add(off), m, q);
                     }
                     StageView::Float { scale, bias, relu } => {
-                        let y = _mm512_add_ps(
-                            _mm512_mul_ps(
-                                _mm512_cvtepi32_ps(x),
-                                _mm512_maskz_loadu_ps(m, scale.as_ptr().add(j)),
-                            ),
+                        let y = _mm512_fmadd_ps(
+                            _mm512_cvtepi32_ps(x),
+                            _mm512_maskz_loadu_ps(m, scale.as_ptr().add(j)),
                             _mm512_maskz_loadu_ps(m, bias.as_ptr().add(j)),
                         );
                         let y = if relu {

@@ -1,6 +1,8 @@
 //! Shared helpers for the integration tests.
 #![allow(dead_code)]
 
+pub mod fixture;
+
 use qkernels_x86::{available_isas, Isa};
 
 /// A small deterministic generator (xorshift64*).
