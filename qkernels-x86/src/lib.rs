@@ -14,6 +14,7 @@
 //! | [`output`] | the fused output pipeline as data | `ReQuantizeOutput`, `ReQuantizeForFloat` |
 //! | [`gemm`] | [`PackedWeight`] and the u8 x s8 GEMM (scalar, AVX2, AVX-512 VNNI) | `PackBMatrix`, `fbgemmPacked` |
 //! | [`linear`] | [`quantized_linear`], [`dynamic_linear`], raw GEMM entries | `quantized::linear`, `linear_dynamic` |
+//! | [`conv`] | [`PackedConvWeight`], [`quantized_conv`]: conv1d/2d/3d, groups, depthwise, transposed | `quantized::conv2d`, `fbgemmConv`, depthwise kernels |
 //! | [`reference`] | slow definitions of the numerics | `RefImplementations` |
 //!
 //! # ISA selection
@@ -41,6 +42,7 @@
 //! See [`output`] for the exact per-element formula (float bias divided by
 //! `act_scale * w_scale`, multiplier, round-half-even, zero point, clamp).
 
+pub mod conv;
 pub mod error;
 pub mod gemm;
 pub mod isa;
@@ -51,6 +53,10 @@ mod quantize;
 pub mod reference;
 pub mod threads;
 
+pub use conv::{
+    quantized_conv, quantized_conv_with_isa, ConvParams, PackedConvWeight, QuantizedOutput,
+    QuantizedTensorView,
+};
 pub use error::{KernelError, Result};
 pub use gemm::PackedWeight;
 pub use isa::{active_isa, available_isas, isa_selection, Isa};

@@ -110,12 +110,46 @@ fn check_ints(got: &[u8], want: &[u8]) -> std::result::Result<String, String> {
 
 fn run_conv_case(
     op: &str,
-    _p: &Value,
-    _inputs: &Value,
-    _want: &Value,
-    _isa: Isa,
+    p: &Value,
+    inputs: &Value,
+    want: &Value,
+    isa: Isa,
 ) -> std::result::Result<String, String> {
-    Err(format!("op {op} not implemented yet"))
+    let transposed = match op {
+        "conv1d" | "conv2d" | "conv2d_relu" | "conv3d" => false,
+        "conv_transpose2d" => true,
+        other => return Err(format!("unknown op {other}")),
+    };
+    let x = &inputs["x"];
+    let w = &inputs["w"];
+    let params = ConvParams {
+        stride: usizes(&p["stride"]),
+        padding: usizes(&p["padding"]),
+        dilation: usizes(&p["dilation"]),
+        groups: p["groups"].as_u64().unwrap() as usize,
+        transposed,
+        output_padding: p.get("output_padding").map(usizes).unwrap_or_default(),
+    };
+    let pw = PackedConvWeight::pack(&i8s(w), &shape(w), weight_quant(w), params)
+        .map_err(|e| e.to_string())?;
+    let xs = shape(x);
+    let xv = QuantizedTensorView {
+        data: &u8s(x),
+        shape: &xs,
+        qparams: qparams(x),
+    };
+    let act = if op.ends_with("_relu") {
+        Activation::Relu
+    } else {
+        Activation::Identity
+    };
+    let b = bias(inputs);
+    let got = quantized_conv_with_isa(isa, xv, &pw, b.as_deref(), out_qparams(p), act)
+        .map_err(|e| e.to_string())?;
+    if got.shape != shape(want) {
+        return Err(format!("shape {:?} != {:?}", got.shape, shape(want)));
+    }
+    check_ints(&got.data, &u8s(want))
 }
 
 #[test]

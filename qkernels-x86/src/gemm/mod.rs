@@ -63,8 +63,6 @@ unsafe impl Sync for SharedOut {}
 pub(crate) trait ASource: Sync {
     /// Number of rows (`M`).
     fn rows(&self) -> usize;
-    /// Row length (`K`).
-    fn k(&self) -> usize;
     /// Writes rows `r0..r0 + rows` into `dst` (row stride `kp`, zero padded past `K`)
     /// and their sums (over the `K` real values) into `sums`.
     fn pack_rows(&self, r0: usize, rows: usize, kp: usize, dst: &mut [u8], sums: &mut [i32]);
@@ -80,9 +78,6 @@ pub(crate) struct DenseA<'a> {
 impl ASource for DenseA<'_> {
     fn rows(&self) -> usize {
         self.rows
-    }
-    fn k(&self) -> usize {
-        self.k
     }
     fn pack_rows(&self, r0: usize, rows: usize, kp: usize, dst: &mut [u8], sums: &mut [i32]) {
         for r in 0..rows {
@@ -106,7 +101,7 @@ pub(crate) fn row_sum(row: &[u8]) -> i32 {
 }
 
 type TileFn = unsafe fn(&[u8], usize, usize, &[i8], usize, &mut Tile);
-type EpilogueFn = unsafe fn(&Tile, usize, usize, &[i32], &EpView<'_>, Out);
+pub(crate) type EpilogueFn = unsafe fn(&Tile, usize, usize, &[i32], &EpView<'_>, Out);
 
 /// The kernels of one ISA.
 #[derive(Clone, Copy)]
@@ -140,6 +135,11 @@ fn kernels(isa: Isa) -> Kernels {
             epilogue: scalar::epilogue,
         },
     }
+}
+
+/// The epilogue of `isa` (for kernels that produce their own tiles).
+pub(crate) fn epilogue_fn(isa: Isa) -> EpilogueFn {
+    kernels(isa).epilogue
 }
 
 /// Errors unless this CPU can run `isa`.
