@@ -312,6 +312,39 @@ pub(crate) struct Epilogue {
 }
 
 impl Epilogue {
+    /// An epilogue of `width` columns that all use column `j`'s values.
+    pub fn broadcast_column(&self, j: usize, width: usize) -> Self {
+        let stage = match &self.stage {
+            Stage::Raw => Stage::Raw,
+            Stage::Requant {
+                mult,
+                bias,
+                bias_scale,
+                zp,
+                lo,
+                hi,
+            } => Stage::Requant {
+                mult: vec![mult[j]; width],
+                bias: vec![bias[j]; width],
+                bias_scale: vec![bias_scale[j]; width],
+                zp: *zp,
+                lo: *lo,
+                hi: *hi,
+            },
+            Stage::Float { scale, bias, relu } => Stage::Float {
+                scale: vec![scale[j]; width],
+                bias: vec![bias[j]; width],
+                relu: *relu,
+            },
+        };
+        Epilogue {
+            col_corr: vec![self.col_corr[j]; width],
+            w_zp: vec![self.w_zp[j]; width],
+            needs_row_sums: self.needs_row_sums,
+            stage,
+        }
+    }
+
     /// Raw accumulators, no corrections.
     pub fn raw(n: usize) -> Self {
         Epilogue {

@@ -114,7 +114,7 @@ fn conv2d_variants() {
 #[test]
 fn depthwise_variants() {
     let mut seed = 100;
-    for &c in &[1usize, 8, 16, 17, 64, 80] {
+    for &c in &[1usize, 8, 17, 64, 80] {
         for &(k, s, pad, d) in &[
             (3, 1, 1, 1),
             (3, 2, 1, 1),

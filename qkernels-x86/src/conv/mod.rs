@@ -19,7 +19,7 @@ use crate::gemm::{self, check_isa, DenseA, Out, PackedWeight};
 use crate::isa::{active_isa, Isa};
 use crate::output::{Activation, Epilogue, OutputPipeline};
 use crate::quant::{QParams, WeightQuant};
-use depthwise::{DepthwiseWeight, DwShape, PaddedInput};
+use depthwise::{DepthwiseWeight, DwShape, PaddedInput, PlanarShape};
 pub use params::ConvParams;
 use params::Geometry;
 
@@ -277,6 +277,29 @@ pub fn quantized_conv_with_isa(
     let mut cl_out = vec![0u8; out_numel];
     if out_numel > 0 {
         match &w.packed {
+            Packed::Depthwise(dw) if geo.stride[2] <= 2 => {
+                let shape = PlanarShape {
+                    batch: n,
+                    input: sp,
+                    out: osp,
+                    kernel: geo.kernel,
+                    stride: geo.stride,
+                    padding: geo.padding,
+                    dilation: geo.dilation,
+                    a_zp,
+                };
+                let ep = Epilogue::requant(a_zp as i32, &dw.col_offsets, vec![0; geo.c], &pipeline);
+                // SAFETY: isa checked; `x.data` holds N*C*D*H*W bytes (checked),
+                // the output buffer N*O*OD*OH*OW bytes from the same geometry,
+                // stride_w <= 2, and the epilogue has C columns.
+                unsafe { depthwise::run_planar(isa, x.data, dw, &shape, &ep, &mut cl_out) };
+                // Already NCDHW.
+                return Ok(QuantizedOutput {
+                    data: cl_out,
+                    shape: out_shape,
+                    qparams: out,
+                });
+            }
             Packed::Depthwise(dw) => {
                 let (xp, dims) =
                     padded_channels_last(x.data, n, geo.c, sp, geo.padding, dw.cp, a_zp);

@@ -46,3 +46,52 @@ pub(crate) unsafe fn tile(
         }
     }
 }
+
+/// Planar tile (see `scalar::plane_tile`), 8 output columns per vector;
+/// `sw` must be 1 or 2.
+///
+/// # Safety
+/// The CPU must support AVX2; reads reach `base + (rows - 1) * row_stride +
+/// max(taps) + 64 * sw + 16` bytes, which must lie inside `plane`; `rows <= MR_MAX`.
+#[target_feature(enable = "avx2,fma")]
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe fn plane_tile(
+    plane: &[u8],
+    base: usize,
+    row_stride: usize,
+    sw: usize,
+    rows: usize,
+    cols: usize,
+    taps: &[usize],
+    w: &[i32],
+    acc: &mut Tile,
+) {
+    let ptr = plane.as_ptr();
+    let nv = cols.div_ceil(8);
+    let mask = _mm256_set1_epi32(0xff);
+    for r in 0..rows {
+        for v in 0..nv {
+            let p = base + r * row_stride + v * 8 * sw;
+            let mut s = _mm256_setzero_si256();
+            for (&off, &wv) in taps.iter().zip(w) {
+                // SAFETY: in bounds by the caller's contract.
+                let x = unsafe {
+                    if sw == 1 {
+                        _mm256_cvtepu8_epi32(_mm_loadl_epi64(ptr.add(p + off) as *const __m128i))
+                    } else {
+                        let x16 = _mm_loadu_si128(ptr.add(p + off) as *const __m128i);
+                        _mm256_and_si256(_mm256_cvtepu16_epi32(x16), mask)
+                    }
+                };
+                s = _mm256_add_epi32(
+                    s,
+                    _mm256_madd_epi16(x, _mm256_set1_epi32(wv as i16 as u16 as i32)),
+                );
+            }
+            // SAFETY: r < MR_MAX and v * 8 + 8 <= 64 lanes of the tile.
+            unsafe {
+                _mm256_storeu_si256(acc.as_mut_ptr().add(r * TILE_LD + v * 8) as *mut __m256i, s)
+            };
+        }
+    }
+}

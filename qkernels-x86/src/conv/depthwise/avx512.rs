@@ -100,3 +100,145 @@ unsafe fn fixed9(
         }
     }
 }
+
+/// Planar tile (see `scalar::plane_tile`), 4 x 16 output columns per row;
+/// `sw` must be 1 or 2. 3x3 kernels keep the 9 broadcast weights in registers.
+///
+/// # Safety
+/// The CPU must support AVX-512 F/BW/VL/VNNI; reads reach `base + (rows - 1) *
+/// row_stride + max(taps) + 64 * sw + 16` bytes, which must lie inside `plane`;
+/// `rows <= MR_MAX`.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe fn plane_tile(
+    plane: &[u8],
+    base: usize,
+    row_stride: usize,
+    sw: usize,
+    rows: usize,
+    cols: usize,
+    taps: &[usize],
+    w: &[i32],
+    acc: &mut Tile,
+) {
+    let _ = cols; // all 64 lanes are computed; the epilogue stores only `cols`.
+                  // SAFETY: forwarded from the caller's contract.
+    unsafe {
+        match (taps.len(), sw) {
+            (9, 1) => plane_fixed::<9, 1>(
+                plane.as_ptr(),
+                base,
+                row_stride,
+                rows,
+                taps,
+                w,
+                acc.as_mut_ptr(),
+            ),
+            (9, _) => plane_fixed::<9, 2>(
+                plane.as_ptr(),
+                base,
+                row_stride,
+                rows,
+                taps,
+                w,
+                acc.as_mut_ptr(),
+            ),
+            (_, 1) => plane_dyn::<1>(
+                plane.as_ptr(),
+                base,
+                row_stride,
+                rows,
+                taps,
+                w,
+                acc.as_mut_ptr(),
+            ),
+            _ => plane_dyn::<2>(
+                plane.as_ptr(),
+                base,
+                row_stride,
+                rows,
+                taps,
+                w,
+                acc.as_mut_ptr(),
+            ),
+        }
+    }
+}
+
+/// 16 zero-extended inputs for output columns `p, p + SW, ...`.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
+#[inline]
+unsafe fn load16<const SW: usize>(p: *const u8) -> __m512i {
+    // SAFETY: the caller guarantees 16 * SW readable bytes at `p`.
+    unsafe {
+        if SW == 1 {
+            _mm512_cvtepu8_epi32(_mm_loadu_si128(p as *const __m128i))
+        } else {
+            let x = _mm512_cvtepu16_epi32(_mm256_loadu_si256(p as *const __m256i));
+            _mm512_and_si512(x, _mm512_set1_epi32(0xff))
+        }
+    }
+}
+
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
+#[inline]
+#[allow(clippy::too_many_arguments)]
+unsafe fn plane_fixed<const T: usize, const SW: usize>(
+    plane: *const u8,
+    base: usize,
+    row_stride: usize,
+    rows: usize,
+    taps: &[usize],
+    w: &[i32],
+    acc: *mut i32,
+) {
+    let wv: [__m512i; T] = std::array::from_fn(|t| _mm512_set1_epi32(w[t] as i16 as u16 as i32));
+    let offs: [usize; T] = std::array::from_fn(|t| taps[t]);
+    for r in 0..rows {
+        let mut s = [_mm512_setzero_si512(); 4];
+        // SAFETY: reads stay inside the plane (caller's contract).
+        unsafe {
+            let row = plane.add(base + r * row_stride);
+            for t in 0..T {
+                for (v, sv) in s.iter_mut().enumerate() {
+                    let x = load16::<SW>(row.add(offs[t] + v * 16 * SW));
+                    *sv = _mm512_dpwssd_epi32(*sv, x, wv[t]);
+                }
+            }
+            for (v, sv) in s.iter().enumerate() {
+                _mm512_storeu_si512(acc.add(r * TILE_LD + v * 16) as *mut __m512i, *sv);
+            }
+        }
+    }
+}
+
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
+#[inline]
+#[allow(clippy::too_many_arguments)]
+unsafe fn plane_dyn<const SW: usize>(
+    plane: *const u8,
+    base: usize,
+    row_stride: usize,
+    rows: usize,
+    taps: &[usize],
+    w: &[i32],
+    acc: *mut i32,
+) {
+    for r in 0..rows {
+        let mut s = [_mm512_setzero_si512(); 4];
+        // SAFETY: reads stay inside the plane (caller's contract).
+        unsafe {
+            let row = plane.add(base + r * row_stride);
+            for (&off, &wt) in taps.iter().zip(w) {
+                let wv = _mm512_set1_epi32(wt as i16 as u16 as i32);
+                for (v, sv) in s.iter_mut().enumerate() {
+                    let x = load16::<SW>(row.add(off + v * 16 * SW));
+                    *sv = _mm512_dpwssd_epi32(*sv, x, wv);
+                }
+            }
+            for (v, sv) in s.iter().enumerate() {
+                _mm512_storeu_si512(acc.add(r * TILE_LD + v * 16) as *mut __m512i, *sv);
+            }
+        }
+    }
+}

@@ -34,3 +34,29 @@ pub(crate) fn tile(
         }
     }
 }
+
+/// Planar (NCHW) tile: `acc[r][j] = sum_t plane[base + r * row_stride + j * sw + taps[t]] * w[t]`
+/// for `rows` output rows and `cols` output columns of one channel.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn plane_tile(
+    plane: &[u8],
+    base: usize,
+    row_stride: usize,
+    sw: usize,
+    rows: usize,
+    cols: usize,
+    taps: &[usize],
+    w: &[i32],
+    acc: &mut Tile,
+) {
+    for r in 0..rows {
+        for j in 0..cols {
+            let p = base + r * row_stride + j * sw;
+            let mut s = 0i32;
+            for (&off, &wv) in taps.iter().zip(w) {
+                s = s.wrapping_add(plane[p + off] as i32 * wv);
+            }
+            acc[r * TILE_LD + j] = s;
+        }
+    }
+}
