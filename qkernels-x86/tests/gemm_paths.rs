@@ -231,3 +231,33 @@ proptest! {
         check_case(m, n, k, seed);
     }
 }
+
+#[test]
+fn large_multi_block_gemm_equals_reference() {
+    // Several row blocks and panel chunks, run with 2 threads.
+    let (m, n, k) = (100, 300, 2048);
+    let mut rng = Rng::new(99);
+    let a = rng.u8s(m * k);
+    let w = rng.i8s(n * k);
+    let pw = PackedWeight::pack(
+        &w,
+        n,
+        k,
+        WeightQuant::PerTensor {
+            scale: 0.01,
+            zero_point: 0,
+        },
+    )
+    .unwrap();
+    let expect = reference::gemm_i32(&a, m, k, &w, n);
+    let before = num_threads();
+    set_num_threads(2).unwrap();
+    for isa in isas() {
+        assert_eq!(
+            gemm_u8s8_i32_with_isa(isa, &a, m, &pw).unwrap(),
+            expect,
+            "{isa}"
+        );
+    }
+    set_num_threads(before).unwrap();
+}

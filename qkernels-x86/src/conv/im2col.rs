@@ -20,8 +20,33 @@ pub(crate) struct Im2Col<'a> {
 }
 
 impl Im2Col<'_> {
-    fn k_len(&self) -> usize {
-        self.geo.taps() * self.geo.cg()
+    /// Writes the `kw` taps of kernel row `(iz, iy)` for output column `x` of image `n`.
+    #[inline]
+    fn row_segment(&self, seg: &mut [u8], n: usize, iz: usize, iy: usize, x: usize) {
+        let geo = self.geo;
+        let (cg, c) = (geo.cg(), geo.c);
+        let [_, ih, iw] = self.input;
+        let kw = geo.kernel[2];
+        let c_off = self.group * cg;
+        let pixel = |ix: usize| (((n * self.input[0] + iz) * ih + iy) * iw + ix) * c + c_off;
+        // Fast path: all kw taps inside and adjacent in memory (dense channels).
+        if !geo.transposed && geo.dilation[2] == 1 && cg == c {
+            let start = (x * geo.stride[2]) as isize - geo.padding[2] as isize;
+            if start >= 0 && start as usize + kw <= iw {
+                let b = pixel(start as usize);
+                seg.copy_from_slice(&self.x[b..b + kw * cg]);
+                return;
+            }
+        }
+        for (tx, dst) in seg.chunks_exact_mut(cg).enumerate() {
+            match geo.input_coord(2, x, tx, iw) {
+                Some(ix) => {
+                    let b = pixel(ix);
+                    dst.copy_from_slice(&self.x[b..b + cg]);
+                }
+                None => dst.fill(self.a_zp),
+            }
+        }
     }
 }
 
@@ -30,40 +55,43 @@ impl ASource for Im2Col<'_> {
         self.batch * self.output.iter().product::<usize>()
     }
 
-    fn pack_rows(&self, r0: usize, rows: usize, kp: usize, dst: &mut [u8], sums: &mut [i32]) {
+    fn pack_rows(
+        &self,
+        r0: usize,
+        rows: usize,
+        kp: usize,
+        dst: &mut [u8],
+        mut sums: Option<&mut [i32]>,
+    ) {
         let geo = self.geo;
-        let (cg, c) = (geo.cg(), geo.c);
+        let cg = geo.cg();
         let [od, oh, ow] = self.output;
-        let [id, ih, iw] = self.input;
+        let [id, ih, _] = self.input;
         let [kd, kh, kw] = geo.kernel;
-        let k_len = self.k_len();
-        let c_off = self.group * cg;
+        let k_len = geo.taps() * cg;
+        let seg_len = kw * cg;
+        let per_image = od * oh * ow;
         for r in 0..rows {
             let pix = r0 + r;
-            let (n, rest) = (pix / (od * oh * ow), pix % (od * oh * ow));
+            let (n, rest) = (pix / per_image, pix % per_image);
             let (z, y, x) = (rest / (oh * ow), (rest / ow) % oh, rest % ow);
             let row = &mut dst[r * kp..(r + 1) * kp];
             let mut pos = 0;
             for tz in 0..kd {
                 let iz = geo.input_coord(0, z, tz, id);
                 for ty in 0..kh {
-                    let iy = geo.input_coord(1, y, ty, ih);
-                    for tx in 0..kw {
-                        let ix = geo.input_coord(2, x, tx, iw);
-                        let seg = &mut row[pos..pos + cg];
-                        match (iz, iy, ix) {
-                            (Some(iz), Some(iy), Some(ix)) => {
-                                let base = (((n * id + iz) * ih + iy) * iw + ix) * c + c_off;
-                                seg.copy_from_slice(&self.x[base..base + cg]);
-                            }
-                            _ => seg.fill(self.a_zp),
-                        }
-                        pos += cg;
+                    let seg = &mut row[pos..pos + seg_len];
+                    match (iz, geo.input_coord(1, y, ty, ih)) {
+                        (Some(iz), Some(iy)) => self.row_segment(seg, n, iz, iy, x),
+                        _ => seg.fill(self.a_zp),
                     }
+                    pos += seg_len;
                 }
             }
             row[k_len..].fill(0);
-            sums[r] = row_sum(&row[..k_len]);
+            if let Some(s) = sums.as_deref_mut() {
+                s[r] = row_sum(&row[..k_len]);
+            }
         }
     }
 }

@@ -12,6 +12,7 @@
 
 pub(crate) mod depthwise;
 mod im2col;
+mod layout;
 mod params;
 
 use crate::error::{KernelError, Result};
@@ -322,7 +323,7 @@ pub fn quantized_conv_with_isa(
                 unsafe { depthwise::run(isa, &padded, dw, &shape, &ep, &mut cl_out) };
             }
             Packed::Gemm(groups) => {
-                let xc = channels_last(x.data, n, geo.c, sp);
+                let xc = layout::channels_last(x.data, n, geo.c, sp.iter().product());
                 let og = geo.og();
                 for (g, pw) in groups.iter().enumerate() {
                     let sub = sub_pipeline(&pipeline, g * og, og);
@@ -363,7 +364,7 @@ pub fn quantized_conv_with_isa(
             }
         }
     }
-    let data = channels_first(&cl_out, n, geo.o, osp.iter().product());
+    let data = layout::channels_first(&cl_out, n, geo.o, osp.iter().product());
     Ok(QuantizedOutput {
         data,
         shape: out_shape,
@@ -390,35 +391,6 @@ fn sub_pipeline(p: &OutputPipeline, c0: usize, len: usize) -> OutputPipeline {
         bias,
         ..p.clone()
     }
-}
-
-/// `[N, C, S]` -> `[N, S, C]`.
-fn channels_last(x: &[u8], n: usize, c: usize, sp: [usize; 3]) -> Vec<u8> {
-    let s: usize = sp.iter().product();
-    let mut out = vec![0u8; x.len()];
-    for b in 0..n {
-        for ch in 0..c {
-            let src = &x[(b * c + ch) * s..(b * c + ch + 1) * s];
-            for (i, &v) in src.iter().enumerate() {
-                out[(b * s + i) * c + ch] = v;
-            }
-        }
-    }
-    out
-}
-
-/// `[N, S, C]` -> `[N, C, S]`.
-fn channels_first(x: &[u8], n: usize, c: usize, s: usize) -> Vec<u8> {
-    let mut out = vec![0u8; x.len()];
-    for b in 0..n {
-        for i in 0..s {
-            let src = &x[(b * s + i) * c..(b * s + i + 1) * c];
-            for (ch, &v) in src.iter().enumerate() {
-                out[(b * c + ch) * s + i] = v;
-            }
-        }
-    }
-    out
 }
 
 /// `[N, C, D, H, W]` -> `[N, D + 2pd, H + 2ph, W + 2pw, cp]`, borders and extra channels = `fill`.

@@ -64,8 +64,15 @@ pub(crate) trait ASource: Sync {
     /// Number of rows (`M`).
     fn rows(&self) -> usize;
     /// Writes rows `r0..r0 + rows` into `dst` (row stride `kp`, zero padded past `K`)
-    /// and their sums (over the `K` real values) into `sums`.
-    fn pack_rows(&self, r0: usize, rows: usize, kp: usize, dst: &mut [u8], sums: &mut [i32]);
+    /// and, when `sums` is given, their sums (over the `K` real values).
+    fn pack_rows(
+        &self,
+        r0: usize,
+        rows: usize,
+        kp: usize,
+        dst: &mut [u8],
+        sums: Option<&mut [i32]>,
+    );
 }
 
 /// A dense row-major u8 matrix `[rows, k]`.
@@ -79,13 +86,22 @@ impl ASource for DenseA<'_> {
     fn rows(&self) -> usize {
         self.rows
     }
-    fn pack_rows(&self, r0: usize, rows: usize, kp: usize, dst: &mut [u8], sums: &mut [i32]) {
+    fn pack_rows(
+        &self,
+        r0: usize,
+        rows: usize,
+        kp: usize,
+        dst: &mut [u8],
+        mut sums: Option<&mut [i32]>,
+    ) {
         for r in 0..rows {
             let src = &self.data[(r0 + r) * self.k..(r0 + r + 1) * self.k];
             let d = &mut dst[r * kp..(r + 1) * kp];
             d[..self.k].copy_from_slice(src);
             d[self.k..].fill(0);
-            sums[r] = row_sum(src);
+            if let Some(s) = sums.as_deref_mut() {
+                s[r] = row_sum(src);
+            }
         }
     }
 }
@@ -232,7 +248,8 @@ unsafe fn run_task(
     let kp = w.padded_k();
     let mut apack = vec![0u8; rows * kp];
     let mut sums = vec![0i32; rows];
-    a.pack_rows(r0, rows, kp, &mut apack, &mut sums);
+    let need_sums = ep.needs_row_sums;
+    a.pack_rows(r0, rows, kp, &mut apack, need_sums.then_some(&mut sums[..]));
     let mut acc: Tile = [0; MR_MAX * TILE_LD];
     for p in panels {
         let (panel, width) = w.panel(p);
