@@ -1,4 +1,5 @@
 //! int8 linear and convolution throughput (GOPS = 2 * MACs / s, shown as Gelem/s).
+#![allow(missing_docs)] // criterion_group! generates undocumented items
 //!
 //! `cargo bench -p qkernels-x86 --bench gemm` runs every case with 1 and 2
 //! threads on the detected ISA (`QKERNELS_X86_ISA` forces another).

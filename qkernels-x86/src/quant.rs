@@ -127,7 +127,7 @@ pub(crate) fn validate_zero_point(zp: i32, what: &'static str, min: i32, max: i3
 /// `i32` range gives `i32::MIN` (the "integer indefinite" value).
 #[inline(always)]
 pub(crate) fn cvt_f32_i32_nearest(x: f32) -> i32 {
-    if x >= -2_147_483_648.0 && x < 2_147_483_648.0 {
+    if (-2_147_483_648.0..2_147_483_648.0).contains(&x) {
         x.round_ties_even() as i32
     } else {
         i32::MIN

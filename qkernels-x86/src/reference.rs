@@ -151,7 +151,7 @@ pub fn conv(
                                     let v =
                                         ic[i] as isize + pd[i] as isize - (tk[i] * d[i]) as isize;
                                     ok &= v >= 0
-                                        && v as usize % s[i] == 0
+                                        && (v as usize).is_multiple_of(s[i])
                                         && (v as usize / s[i]) < out[i];
                                     opos[i] = v.max(0) as usize / s[i];
                                 }

@@ -88,7 +88,7 @@ fn p(spatial: usize, stride: usize, pad: usize, dil: usize, groups: usize) -> Co
 
 #[test]
 fn conv2d_variants() {
-    let mut seed = 1;
+    let mut seed: u64 = 1;
     for &(c, o, g) in &[(3, 4, 1), (8, 6, 2), (16, 32, 4), (5, 65, 1), (70, 3, 1)] {
         for &(k, s, pad, d) in &[
             (3, 1, 1, 1),
@@ -102,8 +102,8 @@ fn conv2d_variants() {
                 x_shape: vec![2, c, 9, 7],
                 w_shape: vec![o, c / g, k, k],
                 params: p(2, s, pad, d, g),
-                per_channel: seed % 2 == 0,
-                relu: seed % 3 == 0,
+                per_channel: seed.is_multiple_of(2),
+                relu: seed.is_multiple_of(3),
             };
             run(&case, seed);
             seed += 1;
@@ -113,7 +113,7 @@ fn conv2d_variants() {
 
 #[test]
 fn depthwise_variants() {
-    let mut seed = 100;
+    let mut seed: u64 = 100;
     for &c in &[1usize, 8, 17, 64, 80] {
         for &(k, s, pad, d) in &[
             (3, 1, 1, 1),
@@ -130,8 +130,8 @@ fn depthwise_variants() {
                     x_shape: vec![2, c, hw.0, hw.1],
                     w_shape: vec![c, 1, k, k],
                     params: p(2, s, pad, d, c),
-                    per_channel: seed % 2 == 0,
-                    relu: seed % 3 == 0,
+                    per_channel: seed.is_multiple_of(2),
+                    relu: seed.is_multiple_of(3),
                 };
                 run(&case, seed);
                 seed += 1;
@@ -200,7 +200,7 @@ fn conv1d_and_conv3d() {
 
 #[test]
 fn transposed_variants() {
-    let mut seed = 300;
+    let mut seed: u64 = 300;
     for &(c, o, g) in &[(4, 3, 1), (6, 4, 2), (5, 5, 5)] {
         for &(k, s, pad, d, op) in &[
             (3, 2, 1, 1, 0),
@@ -221,8 +221,8 @@ fn transposed_variants() {
                 x_shape: vec![2, c, 5, 4],
                 w_shape: vec![c, o / g, k, k],
                 params,
-                per_channel: seed % 2 == 0,
-                relu: seed % 3 == 0,
+                per_channel: seed.is_multiple_of(2),
+                relu: seed.is_multiple_of(3),
             };
             run(&case, seed);
             seed += 1;
@@ -299,6 +299,6 @@ proptest! {
         let (c, o) = (cg * g, og * g);
         let w_shape = if transposed { vec![c, og, k, k] } else { vec![o, cg, k, k] };
         let params = ConvParams { transposed, ..p(2, s, pad, d, g) };
-        run(&Case { x_shape: vec![n, c, h, w], w_shape, params, per_channel: seed % 2 == 0, relu: seed % 3 == 0 }, seed);
+        run(&Case { x_shape: vec![n, c, h, w], w_shape, params, per_channel: seed.is_multiple_of(2), relu: seed.is_multiple_of(3) }, seed);
     }
 }

@@ -58,12 +58,12 @@ fn check_case(m: usize, n: usize, k: usize, seed: u64) {
     let mut rng = Rng::new(seed);
     let a = rng.u8s(m * k);
     let w = rng.i8s(n * k);
-    let per_channel = seed % 2 == 0;
+    let per_channel = seed.is_multiple_of(2);
     let (pw, zps) = pack(&w, n, k, per_channel, &mut rng);
     let a_zp = rng.below(256) as i32;
     let raw_ref = reference::gemm_i32(&a, m, k, &w, n);
     let corr = reference::gemm_corrected(&a, m, k, a_zp, &w, n, &zps);
-    let p = pipeline(n, &mut rng, per_channel, seed % 3 == 0);
+    let p = pipeline(n, &mut rng, per_channel, seed.is_multiple_of(3));
     let q_ref = reference::requantize(&corr, n, &p);
     let fp = FloatPipeline {
         scale: Granular::PerTensor(1e-3),

@@ -329,11 +329,9 @@ pub fn quantized_conv_with_isa(
                     let sub = sub_pipeline(&pipeline, g * og, og);
                     let ep =
                         Epilogue::requant(a_zp as i32, pw.col_offsets(), pw.zero_points(), &sub);
-                    // SAFETY (offset): column g * og < O of the pixels x O output.
-                    let dst = Out {
-                        ptr: unsafe { cl_out.as_mut_ptr().add(g * og) },
-                        ldc: geo.o,
-                    };
+                    // SAFETY: column g * og < O lies inside the pixels x O output.
+                    let ptr = unsafe { cl_out.as_mut_ptr().add(g * og) };
+                    let dst = Out { ptr, ldc: geo.o };
                     let direct = geo.groups == 1
                         && !geo.transposed
                         && geo.taps() == 1

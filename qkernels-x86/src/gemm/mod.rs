@@ -40,13 +40,13 @@ pub(crate) struct Out {
 
 impl Out {
     /// The tile origin moved by `rows` rows and `cols` columns of `elem` bytes.
-    fn offset(self, rows: usize, cols: usize, elem: usize) -> Out {
-        // SAFETY: callers only move within the output buffer they own
-        // (checked by `gemm`'s length checks).
-        Out {
-            ptr: unsafe { self.ptr.add((rows * self.ldc + cols) * elem) },
-            ldc: self.ldc,
-        }
+    ///
+    /// # Safety
+    /// The moved pointer must stay inside the output buffer.
+    unsafe fn offset(self, rows: usize, cols: usize, elem: usize) -> Out {
+        // SAFETY: in bounds by this function's contract.
+        let ptr = unsafe { self.ptr.add((rows * self.ldc + cols) * elem) };
+        Out { ptr, ldc: self.ldc }
     }
 }
 
@@ -260,7 +260,8 @@ unsafe fn run_task(
             let a_tile = &apack[r * kp..(r + mr) * kp];
             // SAFETY: the ISA is available (caller's contract); slices are in bounds.
             unsafe { (kern.tile)(a_tile, kp, mr, panel, width, &mut acc) };
-            let dst = out.offset(r0 + r, p * NR, elem);
+            // SAFETY: rows r0+r.. and columns p*NR.. lie inside the output (caller's contract).
+            let dst = unsafe { out.offset(r0 + r, p * NR, elem) };
             // SAFETY: `dst` addresses rows r0+r.. and columns p*NR.. of the
             // caller's output, inside its bounds.
             unsafe { (kern.epilogue)(&acc, mr, width, &sums[r..r + mr], &view, dst) };

@@ -113,8 +113,8 @@ pub(crate) unsafe fn epilogue(
     ep: &EpView<'_>,
     out: Out,
 ) {
-    for r in 0..mr {
-        let rs = _mm512_set1_epi32(if ep.needs_row_sums { row_sums[r] } else { 0 });
+    for (r, &row_sum) in row_sums.iter().enumerate().take(mr) {
+        let rs = _mm512_set1_epi32(if ep.needs_row_sums { row_sum } else { 0 });
         let mut j = 0;
         while j < width {
             let lanes = (width - j).min(16);

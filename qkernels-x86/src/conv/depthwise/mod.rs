@@ -86,6 +86,7 @@ pub(crate) struct DwShape {
 type DwTileFn =
     unsafe fn(&[u8], usize, usize, usize, &[usize], &[i32], usize, usize, usize, &mut Tile);
 
+#[allow(clippy::too_many_arguments)]
 fn safe_scalar(
     xp: &[u8],
     base: usize,
@@ -194,6 +195,7 @@ pub(crate) unsafe fn run(
 
 type PlaneTileFn = unsafe fn(&[u8], usize, usize, usize, usize, usize, &[usize], &[i32], &mut Tile);
 
+#[allow(clippy::too_many_arguments)]
 fn safe_plane_scalar(
     plane: &[u8],
     base: usize,
