@@ -4,6 +4,30 @@
 //! no modules. Numerics are PyTorch's fbgemm path (as its vectorised x86 code
 //! computes them); every ISA path equals the scalar reference bit for bit.
 //!
+//! # Example
+//!
+//! ```
+//! use qkernels_x86::*;
+//!
+//! // Linear(3 -> 2): int8 weight [out, in], packed once.
+//! let quant = WeightQuant::PerTensor { scale: 0.1, zero_point: 0 };
+//! let w = PackedWeight::pack(&[1, 2, 3, -1, 0, 4], 2, 3, quant)?;
+//! // One row of quint8 activations (real values 0.5, 1.0, 1.5).
+//! let x = QuantizedMatrix { data: &[10, 20, 30], rows: 1, cols: 3, qparams: QParams::new(0.05, 0) };
+//! let y = quantized_linear(x, &w, Some(&[0.5, -0.5]), QParams::new(0.1, 128), Activation::Relu)?;
+//! // 0.5*0.1 + 1.0*0.2 + 1.5*0.3 + 0.5 = 1.2 -> 1.2 / 0.1 + 128
+//! assert_eq!(y[0], 140);
+//!
+//! // A 3x3 convolution, NCHW, padding 1.
+//! let params = ConvParams { padding: vec![1, 1], ..ConvParams::new(2) };
+//! let cw = PackedConvWeight::pack(&[1i8; 2 * 1 * 3 * 3], &[2, 1, 3, 3],
+//!     WeightQuant::PerTensor { scale: 0.1, zero_point: 0 }, params)?;
+//! let img = QuantizedTensorView { data: &[7u8; 16], shape: &[1, 1, 4, 4], qparams: QParams::new(0.1, 5) };
+//! let out = quantized_conv(img, &cw, None, QParams::new(0.05, 0), Activation::Identity)?;
+//! assert_eq!(out.shape, vec![1, 2, 4, 4]);
+//! # Ok::<(), KernelError>(())
+//! ```
+//!
 //! # Map
 //!
 //! | module | holds | PyTorch / fbgemm name |

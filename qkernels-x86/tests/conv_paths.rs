@@ -302,3 +302,50 @@ proptest! {
         run(&Case { x_shape: vec![n, c, h, w], w_shape, params, per_channel: seed.is_multiple_of(2), relu: seed.is_multiple_of(3) }, seed);
     }
 }
+
+#[test]
+fn thread_count_does_not_change_conv_results() {
+    let mut rng = Rng::new(77);
+    let xq = QParams::new(0.05, 9);
+    let out = QParams::new(0.2, 100);
+    let before = num_threads();
+    for &(c, o, g, k) in &[
+        (32usize, 48usize, 1usize, 3usize),
+        (64, 64, 64, 3),
+        (40, 24, 1, 1),
+        (16, 16, 4, 3),
+    ] {
+        let x_shape = [2, c, 23, 31];
+        let x = rng.u8s(x_shape.iter().product());
+        let w_shape = [o, c / g, k, k];
+        let w = rng.i8s(w_shape.iter().product());
+        let params = ConvParams {
+            padding: vec![k / 2, k / 2],
+            groups: g,
+            ..ConvParams::new(2)
+        };
+        let q = WeightQuant::PerTensor {
+            scale: 0.01,
+            zero_point: 1,
+        };
+        let pw = PackedConvWeight::pack(&w, &w_shape, q, params).unwrap();
+        let mut outs = Vec::new();
+        for t in [1, 2, 3] {
+            set_num_threads(t).unwrap();
+            for isa in isas() {
+                let v = QuantizedTensorView {
+                    data: &x,
+                    shape: &x_shape,
+                    qparams: xq,
+                };
+                outs.push(
+                    quantized_conv_with_isa(isa, v, &pw, None, out, Activation::Identity)
+                        .unwrap()
+                        .data,
+                );
+            }
+        }
+        assert!(outs.windows(2).all(|w| w[0] == w[1]), "c={c} o={o} g={g}");
+    }
+    set_num_threads(before).unwrap();
+}
