@@ -275,7 +275,7 @@ pub fn quantized_conv_with_isa(
     let osp = geo.output_size(sp)?;
     let pixels = n * osp.iter().product::<usize>();
     let a_zp = x.qparams.zero_point as u8;
-    let mut cl_out = vec![0u8; out_numel];
+    let mut cl_out = layout::take_buffer(out_numel);
     if out_numel > 0 {
         match &w.packed {
             Packed::Depthwise(dw) if geo.stride[2] <= 2 => {
@@ -323,7 +323,8 @@ pub fn quantized_conv_with_isa(
                 unsafe { depthwise::run(isa, &padded, dw, &shape, &ep, &mut cl_out) };
             }
             Packed::Gemm(groups) => {
-                let xc = layout::channels_last(x.data, n, geo.c, sp.iter().product());
+                let mut xc = layout::take_buffer(x.data.len());
+                layout::channels_last(x.data, n, geo.c, sp.iter().product(), &mut xc);
                 let og = geo.og();
                 for (g, pw) in groups.iter().enumerate() {
                     let sub = sub_pipeline(&pipeline, g * og, og);
@@ -359,10 +360,13 @@ pub fn quantized_conv_with_isa(
                         unsafe { gemm::gemm(isa, &src, pw, &ep, dst) };
                     }
                 }
+                layout::give_buffer(xc);
             }
         }
     }
-    let data = layout::channels_first(&cl_out, n, geo.o, osp.iter().product());
+    let mut data = layout::take_buffer(out_numel);
+    layout::channels_first(&cl_out, n, geo.o, osp.iter().product(), &mut data);
+    layout::give_buffer(cl_out);
     Ok(QuantizedOutput {
         data,
         shape: out_shape,
