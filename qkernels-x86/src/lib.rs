@@ -65,6 +65,24 @@
 //!
 //! See [`output`] for the exact per-element formula (float bias divided by
 //! `act_scale * w_scale`, multiplier, round-half-even, zero point, clamp).
+//! The conformance fixtures (PyTorch 2.11, fbgemm engine) for linear,
+//! linear_relu, linear_dynamic, conv1d/2d/3d, conv2d_relu and
+//! conv_transpose2d are matched exactly on every ISA.
+//!
+//! # Known differences from PyTorch
+//!
+//! - PyTorch's fbgemm AVX2 kernels saturate u8 x s8 pair sums to i16; ours do
+//!   not, so on AVX2-only CPUs results differ from PyTorch's when activations
+//!   use the full 8-bit range (not with `reduce_range`, PyTorch's default).
+//! - fbgemm's depthwise kernel requantizes the last `C % 8` channels with a
+//!   scalar loop that divides the bias instead of multiplying by a reciprocal
+//!   and does not fuse the multiply-add; for per-tensor weights that can move
+//!   a value by one quantum in rare ties. We use the vector formula for every
+//!   channel.
+//! - Per-channel quantization of a transposed convolution weight is taken
+//!   along the output channels (`O` scales).
+//! - Bias, scales and dynamic activations must be finite (an error otherwise);
+//!   PyTorch would propagate NaN/Inf.
 
 pub mod conv;
 pub mod error;
