@@ -50,7 +50,7 @@ fn pipeline(n: usize, rng: &mut Rng, per_channel: bool, relu: bool) -> OutputPip
         }),
         zero_point: rng.below(256) as i32,
         clamp_min: if relu { 100 } else { 0 },
-        clamp_max: 255,
+        clamp_max: if relu { 255 } else { 200 },
     }
 }
 
@@ -260,4 +260,78 @@ fn large_multi_block_gemm_equals_reference() {
         );
     }
     set_num_threads(before).unwrap();
+}
+
+#[test]
+fn pipeline_construction_rejects_bad_parameters() {
+    let w = WeightQuant::PerTensor {
+        scale: 0.01,
+        zero_point: 0,
+    };
+    let out = QParams::new(0.1, 10);
+    let ok = OutputPipeline::requantize(0.02, &w, Some(&[0.5, 1.0]), out, Activation::Identity, 2);
+    assert!(ok.is_ok());
+    let bad = |r: Result<OutputPipeline>| assert!(r.is_err());
+    bad(OutputPipeline::requantize(
+        f64::NAN,
+        &w,
+        None,
+        out,
+        Activation::Identity,
+        2,
+    ));
+    bad(OutputPipeline::requantize(
+        0.0,
+        &w,
+        None,
+        out,
+        Activation::Identity,
+        2,
+    ));
+    bad(OutputPipeline::requantize(
+        0.02,
+        &w,
+        None,
+        QParams::new(0.1, 300),
+        Activation::Identity,
+        2,
+    ));
+    bad(OutputPipeline::requantize(
+        0.02,
+        &w,
+        None,
+        QParams::new(-1.0, 0),
+        Activation::Identity,
+        2,
+    ));
+    bad(OutputPipeline::requantize(
+        0.02,
+        &w,
+        Some(&[f32::INFINITY, 0.0]),
+        out,
+        Activation::Identity,
+        2,
+    ));
+    bad(OutputPipeline::requantize(
+        0.02,
+        &w,
+        Some(&[0.0]),
+        out,
+        Activation::Identity,
+        2,
+    ));
+    bad(OutputPipeline::requantize(
+        0.02,
+        &w,
+        None,
+        out,
+        Activation::Clamp { min: 9, max: 3 },
+        2,
+    ));
+    let relu = OutputPipeline::requantize(0.02, &w, None, out, Activation::Relu, 2).unwrap();
+    assert_eq!((relu.clamp_min, relu.clamp_max), (10, 255));
+    let clamp =
+        OutputPipeline::requantize(0.02, &w, None, out, Activation::Clamp { min: 3, max: 9 }, 2)
+            .unwrap();
+    assert_eq!((clamp.clamp_min, clamp.clamp_max), (3, 9));
 }
