@@ -1,7 +1,7 @@
 //! GEMM and linear entry points (static quantized, dynamic, raw accumulators).
 
 use crate::error::{KernelError, Result};
-use crate::gemm::{self, check_isa, DenseA, Out, PackedWeight};
+use crate::gemm::{self, check_isa, DenseA, Out, PackedWeight, Target};
 use crate::isa::{active_isa, Isa};
 use crate::output::{Activation, Epilogue, FloatPipeline, OutputPipeline};
 use crate::quant::{choose_qparams, find_min_max, validate_zero_point, QParams};
@@ -59,7 +59,7 @@ fn run<T: Copy + Default>(isa: Isa, a: &[u8], m: usize, w: &PackedWeight, ep: &E
     };
     // SAFETY: `isa` was checked by the callers; `out` holds m x n elements of the
     // stage's type with stride n; the epilogue has n columns.
-    unsafe { gemm::gemm(isa, &src, w, ep, dst) };
+    unsafe { gemm::gemm(isa, &src, w, ep, Target::Rows(dst)) };
     out
 }
 

@@ -80,6 +80,44 @@ fn transpose(src: &[u8], ls: usize, dst: &mut [u8], ld: usize, rows: usize, cols
     }
 }
 
+/// Transposes the `rows x cols` byte matrix at `src` (row stride `ls`) to a raw
+/// destination: `*dst.add(j * ld + i) = src[i * ls + j]`.
+///
+/// # Safety
+/// Every `dst.add(j * ld + i)` (`i < rows`, `j < cols`) must be valid for
+/// writes and not accessed concurrently.
+pub(crate) unsafe fn transpose_to_ptr(
+    src: &[u8],
+    ls: usize,
+    dst: *mut u8,
+    ld: usize,
+    rows: usize,
+    cols: usize,
+) {
+    let (r8, c8) = (rows / 8 * 8, cols / 8 * 8);
+    for i0 in (0..r8).step_by(8) {
+        for j0 in (0..c8).step_by(8) {
+            let t = transpose8(std::array::from_fn(|k| load8(src, (i0 + k) * ls + j0)));
+            for (k, &v) in t.iter().enumerate() {
+                // SAFETY: 8 bytes at row j0+k, columns i0..i0+8 < rows (caller's contract).
+                unsafe { (dst.add((j0 + k) * ld + i0) as *mut u64).write_unaligned(v.to_le()) };
+            }
+        }
+        for j in c8..cols {
+            for i in i0..i0 + 8 {
+                // SAFETY: in bounds by the caller's contract.
+                unsafe { *dst.add(j * ld + i) = src[i * ls + j] };
+            }
+        }
+    }
+    for i in r8..rows {
+        for j in 0..cols {
+            // SAFETY: in bounds by the caller's contract.
+            unsafe { *dst.add(j * ld + i) = src[i * ls + j] };
+        }
+    }
+}
+
 /// `[N, C, S]` -> `[N, S, C]` into `out` (`N * C * S` bytes).
 pub(crate) fn channels_last(x: &[u8], n: usize, c: usize, s: usize, out: &mut [u8]) {
     if c == 0 || s == 0 {

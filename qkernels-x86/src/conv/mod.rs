@@ -13,10 +13,11 @@
 pub(crate) mod depthwise;
 mod im2col;
 mod layout;
+pub(crate) use layout::transpose_to_ptr;
 mod params;
 
 use crate::error::{KernelError, Result};
-use crate::gemm::{self, check_isa, DenseA, Out, PackedWeight};
+use crate::gemm::{self, check_isa, DenseA, PackedWeight, Target};
 use crate::isa::{active_isa, Isa};
 use crate::output::{Activation, Epilogue, OutputPipeline};
 use crate::quant::{QParams, WeightQuant};
@@ -275,98 +276,100 @@ pub fn quantized_conv_with_isa(
     let osp = geo.output_size(sp)?;
     let pixels = n * osp.iter().product::<usize>();
     let a_zp = x.qparams.zero_point as u8;
-    let mut cl_out = layout::take_buffer(out_numel);
-    if out_numel > 0 {
-        match &w.packed {
-            Packed::Depthwise(dw) if geo.stride[2] <= 2 => {
-                let shape = PlanarShape {
-                    batch: n,
-                    input: sp,
-                    out: osp,
-                    kernel: geo.kernel,
-                    stride: geo.stride,
-                    padding: geo.padding,
-                    dilation: geo.dilation,
-                    a_zp,
+    let spatial_out: usize = osp.iter().product();
+    let mut data = layout::take_buffer(out_numel);
+    if out_numel == 0 {
+        return Ok(QuantizedOutput {
+            data,
+            shape: out_shape,
+            qparams: out,
+        });
+    }
+    match &w.packed {
+        Packed::Depthwise(dw) if geo.stride[2] <= 2 => {
+            let shape = PlanarShape {
+                batch: n,
+                input: sp,
+                out: osp,
+                kernel: geo.kernel,
+                stride: geo.stride,
+                padding: geo.padding,
+                dilation: geo.dilation,
+                a_zp,
+            };
+            let ep = Epilogue::requant(a_zp as i32, &dw.col_offsets, vec![0; geo.c], &pipeline);
+            // SAFETY: isa checked; `x.data` holds N*C*D*H*W bytes (checked),
+            // `data` holds N*O*OD*OH*OW bytes from the same geometry,
+            // stride_w <= 2, and the epilogue has C columns.
+            unsafe { depthwise::run_planar(isa, x.data, dw, &shape, &ep, &mut data) };
+        }
+        Packed::Depthwise(dw) => {
+            let (xp, dims) = padded_channels_last(x.data, n, geo.c, sp, geo.padding, dw.cp, a_zp);
+            let shape = DwShape {
+                out: osp,
+                kernel: geo.kernel,
+                stride: geo.stride,
+                dilation: geo.dilation,
+            };
+            let ep = Epilogue::requant(a_zp as i32, &dw.col_offsets, vec![0; geo.c], &pipeline);
+            let padded = PaddedInput {
+                data: &xp,
+                dims,
+                cp: dw.cp,
+            };
+            let mut cl_out = layout::take_buffer(out_numel);
+            // SAFETY: isa checked; the padded input covers every tap of every
+            // output pixel (output sizes come from the same geometry); `cl_out`
+            // holds pixels * C bytes; the epilogue has C columns.
+            unsafe { depthwise::run(isa, &padded, dw, &shape, &ep, &mut cl_out) };
+            layout::channels_first(&cl_out, n, geo.o, spatial_out, &mut data);
+            layout::give_buffer(cl_out);
+        }
+        Packed::Gemm(groups) => {
+            let mut xc = layout::take_buffer(x.data.len());
+            layout::channels_last(x.data, n, geo.c, sp.iter().product(), &mut xc);
+            let og = geo.og();
+            let direct = geo.groups == 1
+                && !geo.transposed
+                && geo.taps() == 1
+                && geo.stride == [1; 3]
+                && geo.padding == [0; 3];
+            for (g, pw) in groups.iter().enumerate() {
+                let sub = sub_pipeline(&pipeline, g * og, og);
+                let ep = Epilogue::requant(a_zp as i32, pw.col_offsets(), pw.zero_points(), &sub);
+                // SAFETY: channel plane g * og < O of image 0 lies inside `data`.
+                let ptr = unsafe { data.as_mut_ptr().add(g * og * spatial_out) };
+                let dst = Target::Planar {
+                    ptr,
+                    planes: geo.o,
+                    s: spatial_out,
                 };
-                let ep = Epilogue::requant(a_zp as i32, &dw.col_offsets, vec![0; geo.c], &pipeline);
-                // SAFETY: isa checked; `x.data` holds N*C*D*H*W bytes (checked),
-                // the output buffer N*O*OD*OH*OW bytes from the same geometry,
-                // stride_w <= 2, and the epilogue has C columns.
-                unsafe { depthwise::run_planar(isa, x.data, dw, &shape, &ep, &mut cl_out) };
-                // Already NCDHW.
-                return Ok(QuantizedOutput {
-                    data: cl_out,
-                    shape: out_shape,
-                    qparams: out,
-                });
-            }
-            Packed::Depthwise(dw) => {
-                let (xp, dims) =
-                    padded_channels_last(x.data, n, geo.c, sp, geo.padding, dw.cp, a_zp);
-                let shape = DwShape {
-                    out: osp,
-                    kernel: geo.kernel,
-                    stride: geo.stride,
-                    dilation: geo.dilation,
-                };
-                let zeros = vec![0; geo.c];
-                let ep = Epilogue::requant(a_zp as i32, &dw.col_offsets, zeros, &pipeline);
-                let padded = PaddedInput {
-                    data: &xp,
-                    dims,
-                    cp: dw.cp,
-                };
-                // SAFETY: isa checked; the padded input covers every tap of every
-                // output pixel (output sizes come from the same geometry); `cl_out`
-                // holds pixels * C bytes; the epilogue has C columns.
-                unsafe { depthwise::run(isa, &padded, dw, &shape, &ep, &mut cl_out) };
-            }
-            Packed::Gemm(groups) => {
-                let mut xc = layout::take_buffer(x.data.len());
-                layout::channels_last(x.data, n, geo.c, sp.iter().product(), &mut xc);
-                let og = geo.og();
-                for (g, pw) in groups.iter().enumerate() {
-                    let sub = sub_pipeline(&pipeline, g * og, og);
-                    let ep =
-                        Epilogue::requant(a_zp as i32, pw.col_offsets(), pw.zero_points(), &sub);
-                    // SAFETY: column g * og < O lies inside the pixels x O output.
-                    let ptr = unsafe { cl_out.as_mut_ptr().add(g * og) };
-                    let dst = Out { ptr, ldc: geo.o };
-                    let direct = geo.groups == 1
-                        && !geo.transposed
-                        && geo.taps() == 1
-                        && geo.stride == [1; 3]
-                        && geo.padding == [0; 3];
-                    if direct {
-                        let src = DenseA {
-                            data: &xc,
-                            rows: pixels,
-                            k: geo.c,
-                        };
-                        // SAFETY: isa checked; `dst` covers pixels x og with stride O.
-                        unsafe { gemm::gemm(isa, &src, pw, &ep, dst) };
-                    } else {
-                        let src = im2col::Im2Col {
-                            geo,
-                            x: &xc,
-                            batch: n,
-                            input: sp,
-                            output: osp,
-                            group: g,
-                            a_zp,
-                        };
-                        // SAFETY: as above.
-                        unsafe { gemm::gemm(isa, &src, pw, &ep, dst) };
-                    }
+                if direct {
+                    let src = DenseA {
+                        data: &xc,
+                        rows: pixels,
+                        k: geo.c,
+                    };
+                    // SAFETY: isa checked; every (pixel, channel) of this group
+                    // maps inside the N*O*S output; the epilogue has og columns.
+                    unsafe { gemm::gemm(isa, &src, pw, &ep, dst) };
+                } else {
+                    let src = im2col::Im2Col {
+                        geo,
+                        x: &xc,
+                        batch: n,
+                        input: sp,
+                        output: osp,
+                        group: g,
+                        a_zp,
+                    };
+                    // SAFETY: as above.
+                    unsafe { gemm::gemm(isa, &src, pw, &ep, dst) };
                 }
-                layout::give_buffer(xc);
             }
+            layout::give_buffer(xc);
         }
     }
-    let mut data = layout::take_buffer(out_numel);
-    layout::channels_first(&cl_out, n, geo.o, osp.iter().product(), &mut data);
-    layout::give_buffer(cl_out);
     Ok(QuantizedOutput {
         data,
         shape: out_shape,

@@ -50,9 +50,23 @@ impl Out {
     }
 }
 
-/// A shareable raw output pointer: tasks write disjoint tiles.
+/// Where the GEMM writes: a row-major matrix, or (u8 requantized outputs only)
+/// NC(S) planes: element `(pixel, col)` at `ptr + ((pixel / s) * planes + col) * s + pixel % s`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Target {
+    /// Row-major `rows x n` at `Out`.
+    Rows(Out),
+    /// Channel planes of `s` pixels; `planes` channels per image.
+    Planar {
+        ptr: *mut u8,
+        planes: usize,
+        s: usize,
+    },
+}
+
+/// A shareable raw output target: tasks write disjoint tiles.
 #[derive(Clone, Copy)]
-struct SharedOut(Out);
+struct SharedOut(Target);
 // SAFETY: every task writes a disjoint set of (row, column) elements, so
 // sharing the base pointer across threads creates no data race.
 unsafe impl Send for SharedOut {}
@@ -175,14 +189,14 @@ fn elem_size(ep: &Epilogue) -> usize {
     }
 }
 
-/// Runs `C = A * W^T` through `ep`, writing `A.rows() x W.n()` elements at
-/// `out` (row stride `out.ldc`).
+/// Runs `C = A * W^T` through `ep`, writing `A.rows() x W.n()` elements to
+/// `out` (see [`Target`]).
 ///
 /// # Safety
-/// `isa` must be available; `out` must be valid for writes of the whole
-/// `rows x n` region with stride `ldc` in the stage's element type, and
-/// `ep` must have `w.n()` columns.
-pub(crate) unsafe fn gemm(isa: Isa, a: &dyn ASource, w: &PackedWeight, ep: &Epilogue, out: Out) {
+/// `isa` must be available; `out` must be valid for writes of every element
+/// of the `rows x n` result in the stage's element type (u8 for `Planar`),
+/// and `ep` must have `w.n()` columns.
+pub(crate) unsafe fn gemm(isa: Isa, a: &dyn ASource, w: &PackedWeight, ep: &Epilogue, out: Target) {
     let m = a.rows();
     let n = w.n();
     if m == 0 || n == 0 {
@@ -239,7 +253,7 @@ unsafe fn run_task(
     a: &dyn ASource,
     w: &PackedWeight,
     ep: &Epilogue,
-    out: Out,
+    out: Target,
     elem: usize,
     r0: usize,
     rows: usize,
@@ -251,6 +265,11 @@ unsafe fn run_task(
     let need_sums = ep.needs_row_sums;
     a.pack_rows(r0, rows, kp, &mut apack, need_sums.then_some(&mut sums[..]));
     let mut acc: Tile = [0; MR_MAX * TILE_LD];
+    // Planar targets: the task's u8 results for one panel, row-major, then scattered.
+    let mut block = match out {
+        Target::Planar { .. } => vec![0u8; rows * NR],
+        Target::Rows(_) => Vec::new(),
+    };
     for p in panels {
         let (panel, width) = w.panel(p);
         let view = ep.view(p * NR, width);
@@ -260,12 +279,55 @@ unsafe fn run_task(
             let a_tile = &apack[r * kp..(r + mr) * kp];
             // SAFETY: the ISA is available (caller's contract); slices are in bounds.
             unsafe { (kern.tile)(a_tile, kp, mr, panel, width, &mut acc) };
-            // SAFETY: rows r0+r.. and columns p*NR.. lie inside the output (caller's contract).
-            let dst = unsafe { out.offset(r0 + r, p * NR, elem) };
-            // SAFETY: `dst` addresses rows r0+r.. and columns p*NR.. of the
-            // caller's output, inside its bounds.
+            let dst = match out {
+                // SAFETY: rows r0+r.. and columns p*NR.. lie inside the output (caller's contract).
+                Target::Rows(o) => unsafe { o.offset(r0 + r, p * NR, elem) },
+                Target::Planar { .. } => Out {
+                    ptr: block[r * NR..].as_mut_ptr(),
+                    ldc: NR,
+                },
+            };
+            // SAFETY: `dst` addresses rows r..r+mr and `width` columns of the
+            // caller's output or of `block` (rows x NR bytes).
             unsafe { (kern.epilogue)(&acc, mr, width, &sums[r..r + mr], &view, dst) };
             r += mr;
         }
+        if let Target::Planar { ptr, planes, s } = out {
+            // SAFETY: the caller's output holds every (pixel, column) element of
+            // the planar layout; this task owns pixels r0..r0+rows, columns of panel p.
+            unsafe { scatter_planar(&block, NR, rows, width, r0, p * NR, ptr, planes, s) };
+        }
+    }
+}
+
+/// Writes a row-major `rows x width` u8 block (row stride `ls`) holding pixels
+/// `pix0..` and columns `col0..` into NC(S) planes.
+///
+/// # Safety
+/// Every destination `ptr + ((pix / s) * planes + col) * s + pix % s` must be
+/// valid for writes and not written concurrently.
+#[allow(clippy::too_many_arguments)]
+unsafe fn scatter_planar(
+    block: &[u8],
+    ls: usize,
+    rows: usize,
+    width: usize,
+    pix0: usize,
+    col0: usize,
+    ptr: *mut u8,
+    planes: usize,
+    s: usize,
+) {
+    let mut r = 0;
+    while r < rows {
+        let pix = pix0 + r;
+        let (n, p) = (pix / s, pix % s);
+        let run = (s - p).min(rows - r);
+        // SAFETY: the destination rows of this run lie inside the caller's output.
+        unsafe {
+            let base = ptr.add((n * planes + col0) * s + p);
+            crate::conv::transpose_to_ptr(&block[r * ls..], ls, base, s, run, width);
+        }
+        r += run;
     }
 }
