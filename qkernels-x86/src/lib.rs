@@ -39,7 +39,7 @@
 //! | [`gemm`] | [`PackedWeight`] and the u8 x s8 GEMM (scalar, AVX2, AVX-512 VNNI) | `PackBMatrix`, `fbgemmPacked` |
 //! | [`linear`] | [`quantized_linear`], [`dynamic_linear`], raw GEMM entries | `quantized::linear`, `linear_dynamic` |
 //! | [`conv`] | [`PackedConvWeight`], [`quantized_conv`]: conv1d/2d/3d, groups, depthwise, transposed | `quantized::conv2d`, `fbgemmConv`, depthwise kernels |
-//! | [`reference`] | slow definitions of the numerics | `RefImplementations` |
+//! | [`reference`](mod@reference) | slow definitions of the numerics | `RefImplementations` |
 //!
 //! # ISA selection
 //!

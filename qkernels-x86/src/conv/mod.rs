@@ -2,7 +2,7 @@
 //! NCHW semantics at the API.
 //!
 //! Internally the input is made channels-last. Depthwise convolutions
-//! (groups == C == O) use a direct kernel ([`depthwise`]); everything else is
+//! (groups == C == O) use direct depthwise kernels; everything else is
 //! a GEMM per group whose activation rows are built on demand by im2col (a 1x1
 //! stride-1 convolution reads the channels-last input directly). Transposed
 //! convolutions gather: output `o` reads input `(o + p - k * d) / s` when that
