@@ -96,7 +96,7 @@ fn linear_rows(opts: &Options, emit: &mut dyn FnMut(Result<Row, String>)) {
 }
 
 fn conv_rows(opts: &Options, emit: &mut dyn FnMut(Result<Row, String>)) {
-    for case in CONV2D {
+    for case in conv2d_cases() {
         let ConvCase {
             n,
             c,
@@ -106,7 +106,7 @@ fn conv_rows(opts: &Options, emit: &mut dyn FnMut(Result<Row, String>)) {
             k,
             stride,
             groups,
-        } = *case;
+        } = case;
         let shape = case.shape();
         let ops = case.ops();
         let cfg = ConvConfig::new(c, o, &[k, k])
