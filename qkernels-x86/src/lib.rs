@@ -103,6 +103,7 @@ pub mod linear;
 pub mod nchw;
 pub mod op_error;
 pub mod output;
+pub mod peak;
 pub mod pool;
 pub mod quant;
 mod quantize;

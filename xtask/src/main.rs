@@ -12,10 +12,11 @@ use std::process::ExitCode;
 const USAGE: &str = "usage: cargo xtask <task>
 
 tasks:
-  bench [--json] [--threads N] [--filter S] [--min-time SECONDS] [--engines fbgemm,qnnpack]
+  bench [--peak] [--json] [--threads N] [--filter S] [--min-time SECONDS] [--engines fbgemm,qnnpack]
       Time the shared benchmark suite (linear, conv2d: fp32, static, dynamic) in release mode.
       --json prints one JSON object a line, the form ../shared/bench/compare.py pairs with
-      PyTorch's rows; --filter keeps rows whose 'op/mode/shape' contains S.
+      PyTorch's rows; --filter keeps rows whose 'op/mode/shape' contains S; --peak measures the
+      CPU's register-only vpdpbusd rate and the share of it the 512x2048x2048 GEMM reaches.
   ci
       The full check: cargo fmt --check, clippy -D warnings, cargo test --workspace,
       cargo doc, and conformance. Stops at the first failing step.

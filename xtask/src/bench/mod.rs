@@ -12,6 +12,7 @@ pub use timing::Row;
 /// Command-line options.
 pub struct Options {
     json: bool,
+    peak: bool,
     threads: usize,
     filter: Option<String>,
     min_time: f64,
@@ -19,10 +20,11 @@ pub struct Options {
 }
 
 impl Options {
-    /// Parses `[--json] [--threads N] [--filter S] [--min-time SECONDS] [--engines a,b]`.
+    /// Parses `[--peak] [--json] [--threads N] [--filter S] [--min-time SECONDS] [--engines a,b]`.
     pub fn parse(args: &[String]) -> Result<Self, String> {
         let mut o = Options {
             json: false,
+            peak: false,
             threads: 1,
             filter: None,
             min_time: 0.5,
@@ -33,6 +35,7 @@ impl Options {
             let mut value = |name: &str| it.next().cloned().ok_or(format!("{name} needs a value"));
             match a.as_str() {
                 "--json" => o.json = true,
+                "--peak" => o.peak = true,
                 "--threads" => {
                     o.threads = value("--threads")?
                         .parse()
@@ -67,8 +70,12 @@ impl Options {
     }
 }
 
-/// Runs the suite and prints the rows.
+/// Runs the suite and prints the rows (or, with `--peak`, the CPU's int8 peak and the share of it
+/// the 512x2048x2048 GEMM reaches).
 pub fn run(opts: &Options) -> ExitCode {
+    if opts.peak {
+        return peak(opts);
+    }
     if let Err(e) = qkernels_x86::set_num_threads(opts.threads) {
         eprintln!("bench: {e}");
         return ExitCode::FAILURE;
@@ -97,5 +104,42 @@ pub fn run(opts: &Options) -> ExitCode {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
+    }
+}
+
+/// `--peak`: one thread's register-only `vpdpbusd` rate against the static 512x2048x2048 linear.
+fn peak(opts: &Options) -> ExitCode {
+    let Some(peak) = qkernels_x86::peak::vnni_peak_gops(2.0) else {
+        eprintln!("bench --peak: this CPU has no AVX-512 VNNI");
+        return ExitCode::FAILURE;
+    };
+    if let Err(e) = qkernels_x86::set_num_threads(1) {
+        eprintln!("bench: {e}");
+        return ExitCode::FAILURE;
+    }
+    let single = Options {
+        filter: Some("linear/static/512x2048x2048".into()),
+        engines: vec![qtensor::Engine::Fbgemm],
+        threads: 1,
+        json: false,
+        peak: false,
+        min_time: opts.min_time.max(1.0),
+    };
+    let mut gemm = None;
+    quantized::run_all(&single, &mut |r| {
+        if let Ok(r) = r {
+            gemm = Some(r.gops());
+        }
+    });
+    println!("vpdpbusd register-only peak, 1 thread: {peak:.1} GOPS");
+    match gemm {
+        Some(g) => {
+            println!(
+                "static linear 512x2048x2048, 1 thread: {g:.1} GOPS = {:.0}% of peak",
+                100.0 * g / peak
+            );
+            ExitCode::SUCCESS
+        }
+        None => ExitCode::FAILURE,
     }
 }
