@@ -10,6 +10,7 @@
 //! | `nn.Linear`, `nn.Conv2d`, `nn.BatchNorm2d`, `nn.ReLU`, pools, `nn.Flatten`, `nn.Dropout`, `nn.Identity`, `QuantStub`, `DeQuantStub`, `FloatFunctional` | [`layers`] (re-exported at the root) |
 //! | `torch.nn.functional` | [`functional`] |
 //! | quantized tensors through float modules (`ReLU`, `MaxPool2d` ...) | [`quant_ops`] |
+//! | `state_dict`, `load_state_dict`, safetensors `save_file` / `load_file` | [`Module::state_dict`], [`Module::load_state_dict`], [`StateDict`] |
 //! | `torch.manual_seed` | [`manual_seed`] |
 //! | `torch.set_num_threads` | [`set_num_threads`] |
 
@@ -24,6 +25,7 @@ pub mod layers;
 pub mod module;
 pub mod quant_ops;
 mod rng;
+mod state_dict;
 mod tensor;
 
 pub use containers::{ModuleDict, ModuleList, Sequential};
@@ -37,6 +39,7 @@ pub use module::{
 };
 pub use nn_derive::Module;
 pub use rng::{manual_seed, Rng};
+pub use state_dict::{LoadReport, StateDict, StateTensor};
 pub use tensor::{is_grad_enabled, no_grad, NoGradGuard, Tensor};
 
 /// The names a model definition needs: `use nn::prelude::*;`.
