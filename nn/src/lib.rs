@@ -11,18 +11,23 @@
 //! | `torch.nn.functional` | [`functional`] |
 //! | quantized tensors through float modules (`ReLU`, `MaxPool2d` ...) | [`quant_ops`] |
 //! | `state_dict`, `load_state_dict`, safetensors `save_file` / `load_file` | [`Module::state_dict`], [`Module::load_state_dict`], [`StateDict`] |
+//! | `F.cross_entropy`, `F.mse_loss` | [`functional::cross_entropy`], [`functional::mse_loss`] |
+//! | `torch.optim.SGD`, `torch.optim.Adam` | [`optim::Sgd`], [`optim::Adam`] |
+//! | the digits data set (examples, tests) | [`data`] |
 //! | `torch.manual_seed` | [`manual_seed`] |
 //! | `torch.set_num_threads` | [`set_num_threads`] |
 
 extern crate self as nn;
 
 mod containers;
+pub mod data;
 mod error;
 pub mod functional;
 pub mod gradcheck;
 pub(crate) mod kernels;
 pub mod layers;
 pub mod module;
+pub mod optim;
 pub mod quant_ops;
 mod rng;
 mod state_dict;

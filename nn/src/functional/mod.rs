@@ -7,12 +7,14 @@ mod batch_norm;
 mod conv;
 mod dropout;
 mod linear;
+mod loss;
 mod pool;
 
 pub use batch_norm::{batch_norm, BatchNormState};
 pub use conv::{conv, conv_transpose, ConvOptions};
 pub use dropout::dropout;
 pub use linear::linear;
+pub use loss::{cross_entropy, log_softmax, mse_loss, nll_loss, softmax, Reduction};
 pub use pool::{adaptive_avg_pool2d, avg_pool2d, max_pool2d, Pool2dOptions};
 
 use crate::error::Result;
