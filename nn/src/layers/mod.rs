@@ -3,21 +3,29 @@
 mod activation;
 mod batchnorm;
 mod conv;
+mod embedding;
 mod flatten;
 mod functional_module;
 mod identity;
 mod linear;
+mod norm;
 mod pool;
 pub(crate) mod repr;
+mod upsample;
 
-pub use activation::ReLU;
+pub use activation::{
+    Hardsigmoid, Hardswish, LeakyReLU, ReLU, ReLU6, SiLU, Sigmoid, Softmax, Tanh, ELU, GELU,
+};
 pub use batchnorm::{BatchNorm1d, BatchNorm2d, BatchNorm3d, BatchNormConfig};
 pub use conv::{Conv1d, Conv2d, Conv3d, ConvConfig, ConvTranspose2d};
+pub use embedding::{Embedding, EmbeddingBag};
 pub use flatten::{Dropout, Flatten};
 pub use functional_module::FloatFunctional;
 pub use identity::{DeQuantStub, Identity, QuantStub};
 pub use linear::Linear;
+pub use norm::{GroupNorm, InstanceNorm2d, LayerNorm};
 pub use pool::{AdaptiveAvgPool2d, AvgPool2d, MaxPool2d};
+pub use upsample::Upsample;
 
 /// Implements the training-flag half of `Module` for a struct with a `training: bool` field.
 macro_rules! training_flag {
