@@ -2,6 +2,18 @@
 
 use crate::tensor::Tensor;
 
+/// `v` limited to `[min, max]`; NaN stays NaN (as PyTorch), and bad bounds cannot panic.
+#[inline]
+pub(crate) fn clip(v: f32, min: f32, max: f32) -> f32 {
+    if v < min {
+        min
+    } else if v > max {
+        max
+    } else {
+        v
+    }
+}
+
 /// `F.hardtanh(x, min, max)`: clamp; the gradient passes strictly inside `(min, max)`.
 pub fn hardtanh(x: &Tensor, min: f32, max: f32) -> Tensor {
     x.unary(
@@ -20,7 +32,7 @@ pub fn relu6(x: &Tensor) -> Tensor {
 pub fn hardswish(x: &Tensor) -> Tensor {
     x.unary(
         "hardswish",
-        |v| v * (v + 3.0).max(0.0).min(6.0) / 6.0,
+        |v| v * clip(v + 3.0, 0.0, 6.0) / 6.0,
         |v, _| {
             if v < -3.0 {
                 0.0
@@ -37,7 +49,7 @@ pub fn hardswish(x: &Tensor) -> Tensor {
 pub fn hardsigmoid(x: &Tensor) -> Tensor {
     x.unary(
         "hardsigmoid",
-        |v| (v + 3.0).max(0.0).min(6.0) / 6.0,
+        |v| clip(v + 3.0, 0.0, 6.0) / 6.0,
         |v, _| if v > -3.0 && v < 3.0 { 1.0 / 6.0 } else { 0.0 },
     )
 }

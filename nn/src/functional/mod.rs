@@ -14,6 +14,7 @@ mod norm;
 mod pool;
 mod upsample;
 
+pub(crate) use activation::clip;
 pub use activation::{
     elu, gelu, hardsigmoid, hardswish, hardtanh, leaky_relu, relu6, sigmoid, silu, tanh,
     GeluApproximate,

@@ -14,7 +14,7 @@ pub(crate) fn normalize_rows(x: &Tensor, rows: usize, eps: f32) -> (Tensor, Vec<
     let shape = x.shape();
     let xd = x.data();
     let xs = slice(&xd);
-    let len = if rows == 0 { 0 } else { xs.len() / rows };
+    let len = xs.len().checked_div(rows).unwrap_or(0);
     let mut out = vec![0.0f32; xs.len()];
     let mut means = Vec::with_capacity(rows);
     let mut vars = Vec::with_capacity(rows);
@@ -118,7 +118,7 @@ pub fn layer_norm(
     check_param("layer_norm", "weight", weight, normalized_shape)?;
     check_param("layer_norm", "bias", bias, normalized_shape)?;
     let inner: usize = normalized_shape.iter().product();
-    let rows = if inner == 0 { 0 } else { x.len() / inner };
+    let rows = x.len().checked_div(inner).unwrap_or(0);
     let (mut y, _, _) = normalize_rows(x, rows, eps);
     if let Some(w) = weight {
         y = y.mul(w)?;
