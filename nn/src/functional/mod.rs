@@ -12,6 +12,7 @@ mod linear;
 mod loss;
 mod norm;
 mod pool;
+mod rnn;
 mod upsample;
 
 pub(crate) use activation::clip;
@@ -28,6 +29,7 @@ pub use loss::{cross_entropy, log_softmax, mse_loss, nll_loss, softmax, Reductio
 pub(crate) use norm::{channel_affine, normalize_rows};
 pub use norm::{group_norm, instance_norm, layer_norm};
 pub use pool::{adaptive_avg_pool2d, avg_pool2d, max_pool2d, Pool2dOptions};
+pub use rnn::{cell_step, CellKind, HiddenWeights};
 pub use upsample::{interpolate, UpsampleMode, UpsampleSize};
 
 use crate::error::Result;

@@ -11,6 +11,7 @@ mod linear;
 mod norm;
 mod pool;
 pub(crate) mod repr;
+mod rnn;
 mod upsample;
 
 pub use activation::{
@@ -25,6 +26,9 @@ pub use identity::{DeQuantStub, Identity, QuantStub};
 pub use linear::Linear;
 pub use norm::{GroupNorm, InstanceNorm2d, LayerNorm};
 pub use pool::{AdaptiveAvgPool2d, AvgPool2d, MaxPool2d};
+pub use rnn::{
+    CellCore, GRUCell, LSTMCell, RNNCell, RnnConfig, RnnCore, RnnLayerWeights, GRU, LSTM, RNN,
+};
 pub use upsample::Upsample;
 
 /// Implements the training-flag half of `Module` for a struct with a `training: bool` field.
