@@ -16,6 +16,51 @@
 //! | the digits data set (examples, tests) | [`data`] |
 //! | `torch.manual_seed` | [`manual_seed`] |
 //! | `torch.set_num_threads` | [`set_num_threads`] |
+//!
+//! A user's model is a struct: children in [`Child`] slots, parameters as [`Tensor`] fields,
+//! the forward in an [`Forward`] impl. Passes reach the children by name and swap them in place.
+//!
+//! ```
+//! use nn::prelude::*;
+//! use nn::{Conv2d, FloatFunctional, Forward, Linear, ReLU};
+//!
+//! #[derive(Module)]
+//! struct Net {
+//!     conv: Child,
+//!     relu: Child,
+//!     skip: Child,
+//!     fc: Child,
+//! }
+//!
+//! impl Forward for Net {
+//!     fn forward_impl(&mut self, x: Value) -> nn::Result<Value> {
+//!         let y = self.relu.forward(self.conv.forward(x.clone())?)?;
+//!         let x = self.skip.add(x, y)?; // residual add through FloatFunctional
+//!         self.fc.forward(x.flatten(1)?)
+//!     }
+//! }
+//!
+//! # fn main() -> nn::Result<()> {
+//! let mut net = Net {
+//!     conv: Child::new(Conv2d::from_config(nn::ConvConfig::new(2, 2, &[3, 3]).padding(1))?),
+//!     relu: Child::new(ReLU::new()),
+//!     skip: Child::new(FloatFunctional::new()),
+//!     fc: Child::new(Linear::new(2 * 4 * 4, 3, true)),
+//! };
+//! let y = net.forward(Value::Float(Tensor::randn(&[5, 2, 4, 4])))?;
+//! assert_eq!(y.shape(), Some(vec![5, 3]));
+//! assert_eq!(net.state_dict().keys()[..2], ["conv.weight", "conv.bias"]);
+//! // A quantized tensor reaching a float module is a typed error naming the path and the fix.
+//! let q = qtensor::quantize_per_tensor(Tensor::randn(&[1, 2, 4, 4]).to_array().view(), 0.1, 0, qtensor::QDType::QInt8)?;
+//! let err = net.forward(Value::Quant(q)).unwrap_err();
+//! assert_eq!(err.module_path(), Some("conv"));
+//! assert!(err.to_string().contains("insert a DeQuantStub before it"));
+//! // Swap a child in place, as fuse / prepare / convert do.
+//! let old = net.replace_submodule("relu", Box::new(nn::Identity::new()))?;
+//! assert_eq!(old.type_name(), "ReLU");
+//! # Ok(())
+//! # }
+//! ```
 
 extern crate self as nn;
 
