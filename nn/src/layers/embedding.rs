@@ -78,7 +78,8 @@ impl Module for Embedding {
     }
     fn extra_repr(&self) -> String {
         let s = self.weight.shape();
-        let mut r = format!("{}, {}", s[0], s[1]);
+        let dim = |i: usize| s.get(i).copied().unwrap_or(0);
+        let mut r = format!("{}, {}", dim(0), dim(1));
         if let Some(p) = self.padding_idx {
             r += &format!(", padding_idx={p}");
         }
@@ -158,12 +159,13 @@ impl Module for EmbeddingBag {
     }
     fn extra_repr(&self) -> String {
         let s = self.weight.shape();
+        let dim = |i: usize| s.get(i).copied().unwrap_or(0);
         let mode = match self.mode {
             BagMode::Sum => "sum",
             BagMode::Mean => "mean",
             BagMode::Max => "max",
         };
-        format!("{}, {}, mode='{mode}'", s[0], s[1])
+        format!("{}, {}, mode='{mode}'", dim(0), dim(1))
     }
     training_flag!();
 }

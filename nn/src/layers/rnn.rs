@@ -223,7 +223,9 @@ impl RnnCore {
         for l in 0..cfg.num_layers {
             let mut outs = Vec::new();
             for d in 0..dirs {
-                let w = &self.layers[l * dirs + d];
+                let w = self.layers.get(l * dirs + d).ok_or_else(|| {
+                    NnError::bad_arg(name, "fewer layer weights than num_layers * directions")
+                })?;
                 let idx = (l * dirs + d) as isize;
                 let feat = layer_in.shape()[2];
                 let xw = F::linear(
