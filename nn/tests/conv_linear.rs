@@ -366,3 +366,21 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(32))]
+    #[test]
+    fn linear_random_shapes(rows in 0usize..40, k in 0usize..40, n in 0usize..20, bias in any::<bool>(), seed in 0u64..1000) {
+        let x = rand(&[rows, k], seed);
+        let w = rand(&[n, k], seed + 1);
+        let b = rand(&[n], seed + 2);
+        let y = F::linear(&x, &w, bias.then_some(&b)).unwrap();
+        prop_assert_eq!(y.shape(), vec![rows, n]);
+        let (xd, wd, bd) = (x.data(), w.data(), b.data());
+        for (idx, v) in y.to_vec().iter().enumerate() {
+            let (i, o) = (idx / n, idx % n);
+            let r: f32 = (0..k).map(|p| xd[[i, p]] * wd[[o, p]]).sum::<f32>() + if bias { bd[[o]] } else { 0.0 };
+            prop_assert!((v - r).abs() <= 1e-5 * (1.0 + r.abs()));
+        }
+    }
+}
