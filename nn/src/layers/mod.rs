@@ -3,6 +3,7 @@
 mod activation;
 mod batchnorm;
 mod conv;
+mod dropout;
 mod embedding;
 mod flatten;
 mod functional_module;
@@ -19,8 +20,9 @@ pub use activation::{
 };
 pub use batchnorm::{BatchNorm1d, BatchNorm2d, BatchNorm3d, BatchNormConfig};
 pub use conv::{Conv1d, Conv2d, Conv3d, ConvConfig, ConvTranspose2d};
+pub use dropout::Dropout;
 pub use embedding::{Embedding, EmbeddingBag};
-pub use flatten::{Dropout, Flatten};
+pub use flatten::Flatten;
 pub use functional_module::FloatFunctional;
 pub use identity::{DeQuantStub, Identity, QuantStub};
 pub use linear::Linear;
