@@ -233,3 +233,154 @@ pub fn float_functional(ctx: &FromFloatCtx<'_>) -> Built {
         nnq::QFunctional::new(s, z).map_err(|e| ctx.error(e.to_string()))?,
     ))
 }
+
+/// Norms and requantizing activations take quint8 or qint8 activations.
+fn require_8bit_activation(ctx: &FromFloatCtx<'_>) -> Result<(), EagerError> {
+    match ctx.activation_dtype()? {
+        DType::QUInt8 => Ok(()),
+        DType::QInt8 if qtensor::engine() == Engine::Fbgemm => Ok(()),
+        d => Err(ctx.qconfig_error(format!(
+            "this module's quantized kernel on the {} engine takes quint8{} activations; the \
+             qconfig asks for {d}",
+            qtensor::engine(),
+            if qtensor::engine() == Engine::Fbgemm {
+                " or qint8"
+            } else {
+                ""
+            }
+        ))),
+    }
+}
+
+/// `ReLU6` -> quantized `ReLU6` (keeps its input's parameters; no observer needed).
+pub fn relu6(_ctx: &FromFloatCtx<'_>) -> Built {
+    Ok(Box::new(nnq::ReLU6::new()))
+}
+
+/// `Hardswish` -> quantized `Hardswish` with the observer's parameters.
+pub fn hardswish(ctx: &FromFloatCtx<'_>) -> Built {
+    require_8bit_activation(ctx)?;
+    let (s, z) = ctx.output_qparams()?;
+    Ok(Box::new(
+        nnq::Hardswish::new(s, z).map_err(|e| ctx.error(e.to_string()))?,
+    ))
+}
+
+/// `ELU` -> quantized `ELU`.
+pub fn elu(ctx: &FromFloatCtx<'_>) -> Built {
+    let m = ctx.downcast::<nn::ELU>(ctx.module())?;
+    require_8bit_activation(ctx)?;
+    let (s, z) = ctx.output_qparams()?;
+    Ok(Box::new(
+        nnq::ELU::new(s, z, m.alpha).map_err(|e| ctx.error(e.to_string()))?,
+    ))
+}
+
+/// `LeakyReLU` -> quantized `LeakyReLU`.
+pub fn leaky_relu(ctx: &FromFloatCtx<'_>) -> Built {
+    let m = ctx.downcast::<nn::LeakyReLU>(ctx.module())?;
+    require_8bit_activation(ctx)?;
+    let (s, z) = ctx.output_qparams()?;
+    let q = nnq::LeakyReLU::new(s, z, m.negative_slope).map_err(|e| ctx.error(e.to_string()))?;
+    Ok(Box::new(q))
+}
+
+fn values(t: Option<&nn::Tensor>) -> Option<Vec<f32>> {
+    t.map(nn::Tensor::to_vec)
+}
+
+/// `LayerNorm` -> quantized `LayerNorm`.
+pub fn layer_norm(ctx: &FromFloatCtx<'_>) -> Built {
+    let m = ctx.downcast::<nn::LayerNorm>(ctx.module())?;
+    require_8bit_activation(ctx)?;
+    let (s, z) = ctx.output_qparams()?;
+    let q = nnq::LayerNorm::new(
+        &m.normalized_shape,
+        values(m.weight.as_ref()),
+        values(m.bias.as_ref()),
+        m.eps,
+        s,
+        z,
+    )
+    .map_err(|e| ctx.error(e.to_string()))?;
+    Ok(Box::new(q))
+}
+
+/// `GroupNorm` -> quantized `GroupNorm`.
+pub fn group_norm(ctx: &FromFloatCtx<'_>) -> Built {
+    let m = ctx.downcast::<nn::GroupNorm>(ctx.module())?;
+    require_8bit_activation(ctx)?;
+    let (s, z) = ctx.output_qparams()?;
+    let q = nnq::GroupNorm::new(
+        m.num_groups,
+        m.num_channels,
+        values(m.weight.as_ref()),
+        values(m.bias.as_ref()),
+        m.eps,
+        s,
+        z,
+    )
+    .map_err(|e| ctx.error(e.to_string()))?;
+    Ok(Box::new(q))
+}
+
+/// `InstanceNorm2d` -> quantized `InstanceNorm2d`.
+pub fn instance_norm2d(ctx: &FromFloatCtx<'_>) -> Built {
+    let m = ctx.downcast::<nn::InstanceNorm2d>(ctx.module())?;
+    require_8bit_activation(ctx)?;
+    let (s, z) = ctx.output_qparams()?;
+    let q = nnq::InstanceNorm2d::new(
+        m.num_features,
+        values(m.weight.as_ref()),
+        values(m.bias.as_ref()),
+        m.eps,
+        s,
+        z,
+    )
+    .map_err(|e| ctx.error(e.to_string()))?;
+    Ok(Box::new(q))
+}
+
+fn embedding_weight(
+    ctx: &FromFloatCtx<'_>,
+    w: &nn::Tensor,
+) -> Result<qtensor::QTensor, EagerError> {
+    let scheme = match ctx.qconfig().weight.build() {
+        Ok(crate::PostProcess::Observer(o)) => Some(o.qscheme()),
+        Ok(crate::PostProcess::FakeQuantize(f)) => Some(f.qscheme()),
+        _ => None,
+    };
+    if scheme != Some(qtensor::QScheme::PerChannelAffineFloatQParams) {
+        return Err(ctx.qconfig_error(
+            "embedding quantization is only supported with float_qparams_weight_only_qconfig \
+             (per-row float qparams); set that qconfig for this module",
+        ));
+    }
+    let data = w.data();
+    ctx.quantize_weight(data.view(), DType::QUInt8)
+}
+
+/// `Embedding` -> quantized `Embedding` (8-bit rows).
+pub fn embedding(ctx: &FromFloatCtx<'_>) -> Built {
+    let m = ctx.downcast::<nn::Embedding>(ctx.module())?;
+    let qw = embedding_weight(ctx, &m.weight)?;
+    Ok(Box::new(
+        nnq::Embedding::new(&qw).map_err(|e| ctx.error(e.to_string()))?,
+    ))
+}
+
+/// `EmbeddingBag` -> quantized `EmbeddingBag` (8-bit rows). As PyTorch's module, the quantized
+/// op always sums: a mean or max float module gets a notice.
+pub fn embedding_bag(ctx: &FromFloatCtx<'_>) -> Built {
+    let m = ctx.downcast::<nn::EmbeddingBag>(ctx.module())?;
+    let qw = embedding_weight(ctx, &m.weight)?;
+    if m.mode != nn::functional::BagMode::Sum {
+        ctx.notice(format!(
+            "the float EmbeddingBag's mode is {:?}; PyTorch's quantized EmbeddingBag always sums \
+             the rows, and so does this one",
+            m.mode
+        ));
+    }
+    let q = nnq::EmbeddingBag::new(&qw, false).map_err(|e| ctx.error(e.to_string()))?;
+    Ok(Box::new(q))
+}

@@ -188,7 +188,9 @@ impl QuantMapping {
 
     /// PyTorch's default static mapping, for the float types `nn` has: `QuantStub`,
     /// `DeQuantStub`, `Linear`, `Conv1d/2d/3d`, `ConvTranspose2d`, `BatchNorm2d/3d`, `Dropout`,
-    /// `FloatFunctional` and the fused `ConvReLU1d/2d/3d`, `LinearReLU`, `BNReLU2d/3d`.
+    /// `FloatFunctional`, `ReLU6`, `Hardswish`, `ELU`, `LeakyReLU`, `LayerNorm`, `GroupNorm`,
+    /// `InstanceNorm2d`, `Embedding`, `EmbeddingBag` and the fused `ConvReLU1d/2d/3d`,
+    /// `LinearReLU`, `BNReLU2d/3d`.
     pub fn default_static() -> QuantMapping {
         let mut m = QuantMapping::empty();
         m.builtin::<QuantStub>(ff::quant_stub);
@@ -208,6 +210,15 @@ impl QuantMapping {
         m.builtin::<nni::ConvReLU2d>(ff::conv_relu2d);
         m.builtin::<nni::ConvReLU3d>(ff::conv_relu3d);
         m.builtin::<nni::LinearReLU>(ff::linear_relu);
+        m.builtin::<nn::ReLU6>(ff::relu6);
+        m.builtin::<nn::Hardswish>(ff::hardswish);
+        m.builtin::<nn::ELU>(ff::elu);
+        m.builtin::<nn::LeakyReLU>(ff::leaky_relu);
+        m.builtin::<nn::LayerNorm>(ff::layer_norm);
+        m.builtin::<nn::GroupNorm>(ff::group_norm);
+        m.builtin::<nn::InstanceNorm2d>(ff::instance_norm2d);
+        m.builtin::<nn::Embedding>(ff::embedding);
+        m.builtin::<nn::EmbeddingBag>(ff::embedding_bag);
         m
     }
 

@@ -3,8 +3,8 @@
 
 use nn::prelude::*;
 use nn::{
-    AdaptiveAvgPool2d, BatchNorm2d, Buffer, Conv2d, ConvConfig, DeQuantStub, FloatFunctional,
-    Linear, MaxPool2d, QuantStub, ReLU,
+    AdaptiveAvgPool2d, BatchNorm2d, Conv2d, ConvConfig, DeQuantStub, FloatFunctional, Linear,
+    MaxPool2d, QuantStub, ReLU, StateDict, StateTensor,
 };
 use qtensor::Engine;
 use quantization::eager::{
@@ -72,46 +72,30 @@ impl nn::Forward for SmallCnn {
     }
 }
 
-/// Copies the fixture's state dict into the model's parameters and buffers (every key must
-/// exist on both sides with the same shape).
-fn load_state_dict(model: &SmallCnn, case: &Case) -> Result<(), String> {
-    let sd = case
+/// The fixture's state dict, loaded strictly (every key on both sides, same shapes).
+fn load_state_dict(model: &mut SmallCnn, case: &Case) -> Result<(), String> {
+    let entries = case
         .inputs
         .get("state_dict")
         .and_then(|v| v.as_object())
         .ok_or("missing state_dict")?;
-    let params = model.named_parameters();
-    let buffers = model.named_buffers();
-    let mut seen = 0usize;
-    for (name, v) in sd {
+    let mut sd = StateDict::new();
+    for (name, v) in entries {
         let t: FTensor = serde_json::from_value(v.clone()).map_err(|e| format!("{name}: {e}"))?;
-        if let Some((_, p)) = params.iter().find(|(n, _)| n == name) {
-            p.set_data(t.to_f32()?)
-                .map_err(|e| format!("{name}: {e}"))?;
-        } else if let Some((_, b)) = buffers.iter().find(|(n, _)| n == name) {
-            match b {
-                Buffer::Float(f) => f
-                    .set_data(t.to_f32()?)
+        let value = if t.dtype == "i64" {
+            let ints = t.data.iter().map(|&v| v as i64).collect();
+            StateTensor::I64(
+                ndarray::ArrayD::from_shape_vec(t.shape.clone(), ints)
                     .map_err(|e| format!("{name}: {e}"))?,
-                Buffer::Int(i) => i.set(
-                    ndarray::ArrayD::from_shape_vec(
-                        t.shape.clone(),
-                        t.data.iter().map(|&v| v as i64).collect(),
-                    )
-                    .map_err(|e| format!("{name}: {e}"))?,
-                ),
-            }
+            )
         } else {
-            return Err(format!("state_dict key '{name}' is not in the model"));
-        }
-        seen += 1;
+            StateTensor::F32(t.to_f32()?)
+        };
+        sd.insert(name.clone(), value);
     }
-    let expected = params.len() + buffers.len();
-    if seen != expected {
-        return Err(format!(
-            "state_dict has {seen} entries, the model {expected}"
-        ));
-    }
+    model
+        .load_state_dict(&sd, true)
+        .map_err(|e| e.to_string())?;
     Ok(())
 }
 
@@ -144,7 +128,7 @@ pub fn eager_ptq(case: &Case) -> Result<Verdict, String> {
     let c = case.i64("channels")? as usize;
     let classes = case.i64("classes")? as usize;
     let mut model = SmallCnn::new(c, classes).map_err(|e| e.to_string())?;
-    load_state_dict(&model, case)?;
+    load_state_dict(&mut model, case)?;
     model.eval();
 
     let mut check = Checker::new();
