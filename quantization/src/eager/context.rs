@@ -120,6 +120,13 @@ impl<'a> FromFloatCtx<'a> {
     /// a notice.
     pub fn output_qparams(&self) -> Result<(f64, i64), EagerError> {
         let obs = self.observer()?;
+        if obs.observer().is_dynamic() {
+            return Err(self.qconfig_error(
+                "the qconfig's activation observer is for dynamic quantization (it has no \
+                 output parameters); use a static qconfig such as get_default_qconfig, or \
+                 dynamic quantization",
+            ));
+        }
         let q = obs
             .calculate_qparams()
             .map_err(|source| EagerError::Observer {
