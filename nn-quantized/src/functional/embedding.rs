@@ -77,7 +77,7 @@ pub fn embedding_bag_prepack(weight: &QTensor) -> Result<PackedEmbedding, QOpErr
     let biases = zero_points
         .iter()
         .zip(&scales)
-        .map(|(&z, &s)| z * s * -1.0)
+        .map(|(&z, &s)| -(z * s))
         .collect();
     let values: Vec<u8> = weight
         .as_u8()

@@ -217,7 +217,7 @@ fn group_norm_op(
     p: &NormParams<'_>,
 ) -> Result<QTensor, QOpError> {
     let s = x.shape();
-    if s.len() < 2 || num_groups == 0 || s[1] % num_groups != 0 {
+    if s.len() < 2 || num_groups == 0 || !s[1].is_multiple_of(num_groups) {
         return Err(QOpError::Shape {
             op,
             msg: format!("input {s:?} must be (N, C, *) with C divisible by {num_groups} groups"),

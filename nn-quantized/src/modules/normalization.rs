@@ -146,7 +146,7 @@ impl GroupNorm {
         scale: f64,
         zero_point: i64,
     ) -> Result<GroupNorm, QOpError> {
-        if num_groups == 0 || num_channels % num_groups != 0 {
+        if num_groups == 0 || !num_channels.is_multiple_of(num_groups) {
             return Err(QOpError::Shape {
                 op: "group_norm",
                 msg: format!(

@@ -90,7 +90,7 @@ mod tests {
         assert_eq!(py_float(0.1), "0.1");
         assert_eq!(py_float(1.0), "1.0");
         assert_eq!(
-            py_float(f64::from(0.023052804172039032f32)),
+            py_float(f64::from(0.023_052_804_f32)),
             "0.023052804172039032"
         );
         assert_eq!(py_float(2.5e20), "2.5e+20");

@@ -9,7 +9,7 @@ use super::copies::{copy_conv, copy_linear, copy_relu, BnLayer, ConvLayer};
 /// What a fuser returns: the fused module, or why these modules cannot be fused.
 pub type FuseResult = Result<Box<dyn Module>, String>;
 
-fn typed<'a, T: Module>(m: &'a dyn Module) -> Result<&'a T, String> {
+fn typed<T: Module>(m: &dyn Module) -> Result<&T, String> {
     m.downcast_ref::<T>().ok_or_else(|| {
         format!(
             "expected {}, got {}",
