@@ -256,3 +256,40 @@ fn embedding_errors_are_typed() {
         quantize_per_tensor(wave(&[5, 4], 0.9).view(), 0.1, 0, QDType::QUInt8).unwrap();
     assert!(F::embedding_bag_prepack(&per_tensor).is_err());
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(32))]
+    /// Random bags (empty ones included) over a random table: every bag equals the f64 sum of
+    /// its dequantized rows.
+    #[test]
+    fn embedding_bag_property(
+        rows in 1usize..7,
+        dim in 1usize..9,
+        picks in proptest::collection::vec(0usize..100, 0..12),
+        cuts in proptest::collection::vec(0usize..100, 0..4),
+    ) {
+        let w = wave(&[rows, dim], 0.77);
+        let scales: Vec<f32> = (0..rows).map(|r| 0.01 + r as f32 * 0.003).collect();
+        let zps: Vec<f32> = (0..rows).map(|r| 100.0 + r as f32).collect();
+        let q = quantize_per_channel_float_qparams(w.view(), &scales, &zps, 0, QDType::QUInt8).unwrap();
+        let packed = F::embedding_bag_prepack(&q).unwrap();
+        let indices: Vec<i64> = picks.iter().map(|&p| (p % rows) as i64).collect();
+        let mut offsets: Vec<i64> = cuts.iter().map(|&c| (c % (indices.len() + 1)) as i64).collect();
+        offsets.push(0);
+        offsets.sort_unstable();
+        let y = F::embedding_bag_byte(
+            &packed,
+            &Bags { indices: &indices, offsets: &offsets, include_last_offset: false, per_sample_weights: None, mode: BagMode::Sum },
+        ).unwrap();
+        prop_assert_eq!(y.shape(), &[offsets.len(), dim]);
+        let dq = q.dequantize();
+        let mut ends: Vec<usize> = offsets.iter().map(|&o| o as usize).collect();
+        ends.push(indices.len());
+        for b in 0..offsets.len() {
+            for c in 0..dim {
+                let want: f64 = (ends[b]..ends[b + 1]).map(|k| f64::from(dq[[indices[k] as usize, c]])).sum();
+                prop_assert!((f64::from(y[[b, c]]) - want).abs() <= 1e-5 * want.abs().max(1.0));
+            }
+        }
+    }
+}
