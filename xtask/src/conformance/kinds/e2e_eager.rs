@@ -99,8 +99,7 @@ fn load_state_dict(model: &mut SmallCnn, case: &Case) -> Result<(), String> {
     Ok(())
 }
 
-fn float(case: &Case, t: &FTensor) -> Result<Value, String> {
-    let _ = case;
+fn float(t: &FTensor) -> Result<Value, String> {
     Ok(Value::Float(nn::Tensor::new(t.to_f32()?)))
 }
 
@@ -133,7 +132,7 @@ pub fn eager_ptq(case: &Case) -> Result<Verdict, String> {
 
     let mut check = Checker::new();
     let x = case.input("x")?;
-    let float_y = out_values(model.forward(float(case, &x)?).map_err(|e| e.to_string())?)?;
+    let float_y = out_values(model.forward(float(&x)?).map_err(|e| e.to_string())?)?;
     let want_float: Vec<f32> = case
         .expected("float_y")?
         .to_f32()?
@@ -155,9 +154,7 @@ pub fn eager_ptq(case: &Case) -> Result<Verdict, String> {
     let spec = QConfigMapping::global(get_default_qconfig(backend));
     prepare(&mut model, &spec, &mapping).map_err(|e| e.to_string())?;
     for batch in case.input_list("calibration")? {
-        model
-            .forward(float(case, &batch)?)
-            .map_err(|e| e.to_string())?;
+        model.forward(float(&batch)?).map_err(|e| e.to_string())?;
     }
 
     let want_q = case
@@ -205,7 +202,7 @@ pub fn eager_ptq(case: &Case) -> Result<Verdict, String> {
         }
         return Err(msg);
     }
-    let y = out_values(model.forward(float(case, &x)?).map_err(|e| e.to_string())?)?;
+    let y = out_values(model.forward(float(&x)?).map_err(|e| e.to_string())?)?;
     let want_y: Vec<f32> = case.expected("y")?.to_f32()?.iter().copied().collect();
     let quantum = out_scale.ok_or("activation_qparams has no 'fc2' (the output quantum)")?;
     check.floats("y", &y, &want_y, quantum * (1.0 + 1e-6));
