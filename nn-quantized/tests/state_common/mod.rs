@@ -123,7 +123,7 @@ pub fn build(a: &Arch, seed: u64) -> (Box<dyn Module>, Value) {
     let mut g = Lcg(seed);
     let d = &a.dims;
     let (c, f) = (1 + d[0], 1 + d[1]);
-    let bias = d[2] % 2 == 0;
+    let bias = d[2].is_multiple_of(2);
     let per_channel = d[3] >= 2;
     let q = |g: &mut Lcg, shape: &[usize]| Value::Quant(g.input(shape));
     match a.kind {
