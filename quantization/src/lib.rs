@@ -7,6 +7,7 @@
 //! | `torch.ao.quantization.fake_quantize.*`, `_LearnableFakeQuantize` | [`fake_quantize`] |
 //! | `QConfig`, `default_qconfig`, `get_default_qconfig`, ... | [`qconfig`] |
 //! | `fuse_modules`, `prepare`, `convert`, `quantize`, `QuantWrapper`, mappings | [`eager`] |
+//! | saving / loading a converted model (`torch.save(qmodel.state_dict())`, `load_state_dict`) | [`save_quantized`], [`load_quantized`] (from [`nn_quantized::state`]) |
 //!
 //! Observers and fake-quantize modules are plain stateful structs working on `ndarray` views;
 //! the module system wraps them. Every fallible call returns [`QuantError`].
@@ -59,6 +60,7 @@ pub use fake_quantize::{
     FakeQuantOutput, FakeQuantize, FakeQuantizeSpec, FakeQuantizer, FusedMovingAvgObsFakeQuantize,
     LearnableFakeQuantize, LearnableGradients,
 };
+pub use nn_quantized::state::{load_quantized, save_quantized, StateError};
 pub use observer::{
     FixedQParamsObserver, HistogramObserver, MinMaxObserver, MovingAverageMinMaxObserver,
     MovingAveragePerChannelMinMaxObserver, NoopObserver, Observation, Observer, ObserverSpec,
