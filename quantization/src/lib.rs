@@ -46,6 +46,7 @@
 //! ```
 
 mod dtype;
+pub mod dynamic;
 mod error;
 pub mod fake_quantize;
 pub mod observer;
