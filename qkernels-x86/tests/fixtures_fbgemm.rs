@@ -1,323 +1,183 @@
-//! Runs every case of `conformance/fixtures/ops_fbgemm.json` whose `op` is
-//! implemented by this part of the crate and compares with PyTorch 2.11.
-//!
-//! Integer outputs must be equal, or off by one quantum on at most 1% of the
-//! elements (FORMAT.md); output scale / zero point must match where the
-//! fixture gives them.
+//! PyTorch 2.11 fbgemm fixtures (conformance/fixtures/ops_fbgemm.json) for
+//! linear, linear_relu, linear_dynamic and the convolutions, on every ISA.
 
-use qkernels_x86::activation;
-use qkernels_x86::elementwise::{self, BatchNorm2d, CatInput};
-use qkernels_x86::nchw::Nchw;
-use qkernels_x86::pool::{self, AvgPool2d, MaxPool2d, UpsampleSize};
-use qkernels_x86::quant::{Affine, QView};
+mod common;
+
+use common::fixture::*;
+use common::isas;
+use qkernels_x86::*;
 use serde_json::Value;
 
-const MY_OPS: &[&str] = &[
-    "add",
-    "add_relu",
-    "mul",
-    "add_scalar",
-    "mul_scalar",
-    "cat",
-    "relu",
-    "relu6",
-    "hardswish",
-    "sigmoid",
-    "tanh",
-    "leaky_relu",
-    "elu",
-    "batch_norm2d",
-    "max_pool2d",
-    "avg_pool2d",
-    "adaptive_avg_pool2d",
-    "upsample",
+const OPS: [&str; 8] = [
+    "linear",
+    "linear_relu",
+    "linear_dynamic",
+    "conv1d",
+    "conv2d",
+    "conv2d_relu",
+    "conv3d",
+    "conv_transpose2d",
 ];
 
-struct QT {
-    shape: Vec<usize>,
-    data: Vec<u8>,
-    q: Affine,
+fn bias(inputs: &Value) -> Option<Vec<f32>> {
+    inputs.get("b").filter(|b| !b.is_null()).map(floats)
 }
 
-fn qtensor(v: &Value) -> QT {
-    assert_eq!(
-        v["dtype"], "quint8",
-        "only quint8 fixtures are expected here"
-    );
-    assert_eq!(v["qscheme"], "per_tensor_affine");
-    QT {
-        shape: usizes(&v["shape"]),
-        data: v["int_repr"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|x| u8::try_from(x.as_i64().unwrap()).unwrap())
-            .collect(),
-        q: Affine::new(
-            v["scale"].as_f64().unwrap(),
-            v["zero_point"].as_i64().unwrap() as i32,
-        ),
-    }
-}
-
-fn floats(v: &Value) -> Vec<f32> {
-    v["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_f64().unwrap() as f32)
-        .collect()
-}
-
-fn usizes(v: &Value) -> Vec<usize> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_u64().unwrap() as usize)
-        .collect()
-}
-
-fn pair(v: &Value) -> [usize; 2] {
-    let u = usizes(v);
-    match u.as_slice() {
-        [a] => [*a, *a],
-        [a, b] => [*a, *b],
-        _ => panic!("expected 1 or 2 ints, got {v}"),
-    }
-}
-
-fn out_q(p: &Value) -> Affine {
-    Affine::new(
+fn out_qparams(p: &Value) -> QParams {
+    QParams::new(
         p["out_scale"].as_f64().unwrap(),
         p["out_zero_point"].as_i64().unwrap() as i32,
     )
 }
 
-fn view(t: &QT) -> QView<'_, u8> {
-    QView::new(&t.data, t.q)
-}
-
-fn nchw(t: &QT) -> Nchw {
-    Nchw::from_slice(&t.shape).unwrap()
-}
-
-/// Runs one case; returns (shape, data, output qparams).
-fn run(op: &str, p: &Value, inputs: &Value) -> (Vec<usize>, Vec<u8>, Affine) {
-    let x = || qtensor(&inputs["x"]);
-    let (a, b) = (|| qtensor(&inputs["a"]), || qtensor(&inputs["b"]));
+/// Runs one case on `isa`; returns a failure message or a pass summary.
+fn run_case(case: &Value, isa: Isa) -> std::result::Result<String, String> {
+    let p = &case["params"];
+    let op = p["op"].as_str().unwrap();
+    let inputs = &case["inputs"];
+    let want = &case["expected"]["y"];
     match op {
-        "add" | "add_relu" | "mul" => {
-            let (a, b) = (a(), b());
-            let oq = out_q(p);
-            let f = match op {
-                "add" => elementwise::add::<u8>,
-                "add_relu" => elementwise::add_relu::<u8>,
-                _ => elementwise::mul::<u8>,
+        "linear" | "linear_relu" => {
+            let x = &inputs["x"];
+            let w = &inputs["w"];
+            let (xs, ws) = (shape(x), shape(w));
+            let (m, k, n) = (xs[0], xs[1], ws[0]);
+            let pw =
+                PackedWeight::pack(&i8s(w), n, k, weight_quant(w)).map_err(|e| e.to_string())?;
+            let xm = QuantizedMatrix {
+                data: &u8s(x),
+                rows: m,
+                cols: k,
+                qparams: qparams(x),
             };
-            (a.shape.clone(), f(view(&a), view(&b), oq).unwrap(), oq)
-        }
-        "add_scalar" | "mul_scalar" => {
-            let a = a();
-            let c = p["scalar"].as_f64().unwrap();
-            let r = if op == "add_scalar" {
-                elementwise::add_scalar(view(&a), c)
+            let act = if op == "linear_relu" {
+                Activation::Relu
             } else {
-                elementwise::mul_scalar(view(&a), c)
-            }
-            .unwrap();
-            (a.shape.clone(), r.data, r.q)
+                Activation::Identity
+            };
+            let b = bias(inputs);
+            let got = quantized_linear_with_isa(isa, xm, &pw, b.as_deref(), out_qparams(p), act)
+                .map_err(|e| e.to_string())?;
+            check_ints(&got, &u8s(want))
         }
-        "cat" => {
-            let (a, b) = (a(), b());
-            let oq = out_q(p);
-            let ins = [
-                CatInput {
-                    data: &a.data,
-                    shape: &a.shape,
-                    q: a.q,
-                },
-                CatInput {
-                    data: &b.data,
-                    shape: &b.shape,
-                    q: b.q,
-                },
-            ];
-            let r = elementwise::cat(&ins, p["dim"].as_u64().unwrap() as usize, oq).unwrap();
-            (r.shape, r.data, oq)
-        }
-        "relu" | "relu6" => {
-            let x = x();
-            let f = if op == "relu" {
-                activation::relu::<u8>
+        "linear_dynamic" => {
+            let x = &inputs["x"];
+            let w = &inputs["w"];
+            let (xs, ws) = (shape(x), shape(w));
+            let (m, k, n) = (xs[0], xs[1], ws[0]);
+            let pw =
+                PackedWeight::pack(&i8s(w), n, k, weight_quant(w)).map_err(|e| e.to_string())?;
+            let opts = DynamicOptions {
+                reduce_range: p["reduce_range"].as_bool().unwrap(),
+                relu: false,
+            };
+            let b = bias(inputs);
+            let got = dynamic_linear_with_isa(isa, &floats(x), m, &pw, b.as_deref(), opts)
+                .map_err(|e| e.to_string())?;
+            let want = floats(want);
+            let lo = want.iter().cloned().fold(f32::INFINITY, f32::min);
+            let hi = want.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
+            let range = (hi - lo).max(f32::MIN_POSITIVE);
+            let worst = got
+                .iter()
+                .zip(&want)
+                .map(|(g, w)| (g - w).abs())
+                .fold(0.0f32, f32::max);
+            if worst / range <= 1e-4 {
+                Ok(format!("worst {:.2e} of range", worst / range))
             } else {
-                activation::relu6::<u8>
-            };
-            (x.shape.clone(), f(view(&x)).unwrap(), x.q)
-        }
-        "hardswish" | "sigmoid" => {
-            let x = x();
-            let oq = out_q(p);
-            let f = if op == "hardswish" {
-                activation::hardswish::<u8>
-            } else {
-                activation::sigmoid::<u8>
-            };
-            (x.shape.clone(), f(view(&x), oq).unwrap(), oq)
-        }
-        "tanh" => {
-            let x = x();
-            let r = activation::tanh(view(&x)).unwrap();
-            (x.shape.clone(), r.data, r.q)
-        }
-        "leaky_relu" => {
-            let x = x();
-            let oq = out_q(p);
-            let slope = p["negative_slope"].as_f64().unwrap();
-            (
-                x.shape.clone(),
-                activation::leaky_relu(view(&x), slope, oq).unwrap(),
-                oq,
-            )
-        }
-        "elu" => {
-            let x = x();
-            let oq = out_q(p);
-            let alpha = p["alpha"].as_f64().unwrap();
-            (
-                x.shape.clone(),
-                activation::elu(view(&x), alpha, oq).unwrap(),
-                oq,
-            )
-        }
-        "batch_norm2d" => {
-            let x = x();
-            let oq = out_q(p);
-            let (w, bias) = (floats(&inputs["weight"]), floats(&inputs["bias"]));
-            let (mean, var) = (
-                floats(&inputs["running_mean"]),
-                floats(&inputs["running_var"]),
-            );
-            let bn = BatchNorm2d {
-                weight: &w,
-                bias: &bias,
-                running_mean: &mean,
-                running_var: &var,
-                eps: p["eps"].as_f64().unwrap(),
-            };
-            let y = elementwise::batch_norm2d(view(&x), nchw(&x), &bn, oq).unwrap();
-            (x.shape.clone(), y, oq)
-        }
-        "max_pool2d" => {
-            let x = x();
-            let mut mp = MaxPool2d::new(pair(&p["kernel_size"]));
-            if let Some(s) = p
-                .get("stride")
-                .filter(|s| !s.as_array().is_some_and(|a| a.is_empty()))
-            {
-                mp.stride = pair(s);
+                Err(format!(
+                    "worst {:.3e} relative to range {range}",
+                    worst / range
+                ))
             }
-            if let Some(pd) = p.get("padding") {
-                mp.padding = pair(pd);
-            }
-            let (s, y) = pool::max_pool2d(view(&x), nchw(&x), &mp).unwrap();
-            (s.dims().to_vec(), y, x.q)
         }
-        "avg_pool2d" => {
-            let x = x();
-            let mut ap = AvgPool2d::new(pair(&p["kernel_size"]));
-            if let Some(s) = p
-                .get("stride")
-                .filter(|s| !s.as_array().is_some_and(|a| a.is_empty()))
-            {
-                ap.stride = pair(s);
-            }
-            if let Some(pd) = p.get("padding") {
-                ap.padding = pair(pd);
-            }
-            let (s, y) = pool::avg_pool2d(view(&x), nchw(&x), &ap).unwrap();
-            (s.dims().to_vec(), y, x.q)
-        }
-        "adaptive_avg_pool2d" => {
-            let x = x();
-            let (s, y) =
-                pool::adaptive_avg_pool2d(view(&x), nchw(&x), pair(&p["output_size"])).unwrap();
-            (s.dims().to_vec(), y, x.q)
-        }
-        "upsample" => {
-            let x = x();
-            assert_eq!(p["mode"], "nearest");
-            let f = p["scale_factor"].as_f64().unwrap();
-            let size = UpsampleSize::ScaleFactor { h: f, w: f };
-            let (s, y) = pool::upsample_nearest2d(view(&x), nchw(&x), size).unwrap();
-            (s.dims().to_vec(), y, x.q)
-        }
-        _ => unreachable!("{op}"),
+        other => run_conv_case(other, p, inputs, want, isa),
     }
+}
+
+fn check_ints(got: &[u8], want: &[u8]) -> std::result::Result<String, String> {
+    let (off, worst) = compare_ints(got, want);
+    if ints_pass(off, worst, want.len()) {
+        Ok(format!("{off}/{} off by one", want.len()))
+    } else {
+        Err(format!(
+            "worst diff {worst}, {off}/{} off by one",
+            want.len()
+        ))
+    }
+}
+
+fn run_conv_case(
+    op: &str,
+    p: &Value,
+    inputs: &Value,
+    want: &Value,
+    isa: Isa,
+) -> std::result::Result<String, String> {
+    let transposed = match op {
+        "conv1d" | "conv2d" | "conv2d_relu" | "conv3d" => false,
+        "conv_transpose2d" => true,
+        other => return Err(format!("unknown op {other}")),
+    };
+    let x = &inputs["x"];
+    let w = &inputs["w"];
+    let params = ConvParams {
+        stride: usizes(&p["stride"]),
+        padding: usizes(&p["padding"]),
+        dilation: usizes(&p["dilation"]),
+        groups: p["groups"].as_u64().unwrap() as usize,
+        transposed,
+        output_padding: p.get("output_padding").map(usizes).unwrap_or_default(),
+    };
+    let pw = PackedConvWeight::pack(&i8s(w), &shape(w), weight_quant(w), params)
+        .map_err(|e| e.to_string())?;
+    let xs = shape(x);
+    let xv = QuantizedTensorView {
+        data: &u8s(x),
+        shape: &xs,
+        qparams: qparams(x),
+    };
+    let act = if op.ends_with("_relu") {
+        Activation::Relu
+    } else {
+        Activation::Identity
+    };
+    let b = bias(inputs);
+    let got = quantized_conv_with_isa(isa, xv, &pw, b.as_deref(), out_qparams(p), act)
+        .map_err(|e| e.to_string())?;
+    if got.shape != shape(want) {
+        return Err(format!("shape {:?} != {:?}", got.shape, shape(want)));
+    }
+    check_ints(&got.data, &u8s(want))
 }
 
 #[test]
-fn fbgemm_op_fixtures_match_pytorch() {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../conformance/fixtures/ops_fbgemm.json"
-    );
-    let text = std::fs::read_to_string(path).expect("fixture file");
-    let doc: Value = serde_json::from_str(&text).unwrap();
-    let (mut passed, mut failed, mut seen_ops) = (0, Vec::new(), Vec::new());
-    for case in doc["cases"].as_array().unwrap() {
-        assert_eq!(case["kind"], "op");
-        let p = &case["params"];
-        let op = p["op"].as_str().unwrap();
-        if !MY_OPS.contains(&op) {
+fn fbgemm_fixtures_match_on_every_isa() {
+    let fixtures = load("ops_fbgemm.json");
+    let mut failures = Vec::new();
+    let mut ran = 0;
+    for case in fixtures["cases"].as_array().unwrap() {
+        let Some(op) = case["params"]["op"].as_str() else {
+            continue;
+        };
+        if !OPS.contains(&op) {
             continue;
         }
-        seen_ops.push(op.to_string());
-        assert_eq!(p["engine"], "fbgemm");
-        let name = case["name"].as_str().unwrap();
-        let want = qtensor(&case["expected"]["y"]);
-        let (shape, got, q) = run(op, p, &case["inputs"]);
-        let mut problems = Vec::new();
-        if shape != want.shape {
-            problems.push(format!("shape {shape:?} != {:?}", want.shape));
-        }
-        if q.zero_point != want.q.zero_point
-            || ((q.scale - want.q.scale) / want.q.scale).abs() > 1e-6
-        {
-            problems.push(format!("qparams {q:?} != {:?}", want.q));
-        }
-        let (mut off_by_one, mut worst) = (0usize, 0i32);
-        if got.len() == want.data.len() {
-            for (g, w) in got.iter().zip(&want.data) {
-                let d = (i32::from(*g) - i32::from(*w)).abs();
-                worst = worst.max(d);
-                off_by_one += usize::from(d == 1);
+        for isa in isas() {
+            ran += 1;
+            let name = case["name"].as_str().unwrap();
+            match run_case(case, isa) {
+                Ok(msg) => eprintln!("pass {name} [{isa}]: {msg}"),
+                Err(msg) => failures.push(format!("FAIL {name} [{isa}]: {msg}")),
             }
-        } else {
-            problems.push(format!("{} values != {}", got.len(), want.data.len()));
-        }
-        if worst > 1 || off_by_one * 100 > want.data.len() {
-            problems.push(format!(
-                "worst error {worst}, {off_by_one} of {} off by one",
-                want.data.len()
-            ));
-        }
-        println!(
-            "{name}: {} (worst {worst}, {off_by_one}/{} off by one)",
-            if problems.is_empty() { "pass" } else { "FAIL" },
-            want.data.len()
-        );
-        if problems.is_empty() {
-            passed += 1;
-        } else {
-            failed.push(format!("{name}: {}", problems.join("; ")));
         }
     }
-    for op in MY_OPS {
-        assert!(
-            seen_ops.iter().any(|s| s == op),
-            "fixture file has no case for {op}"
-        );
-    }
-    println!("{passed} passed, {} failed", failed.len());
-    assert!(failed.is_empty(), "failing cases:\n{}", failed.join("\n"));
+    assert!(ran > 0, "no fixture case ran");
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }

@@ -3,7 +3,8 @@
 use std::path::Path;
 use std::process::{Command, ExitCode};
 
-/// The steps: formatting, lints, tests, docs, conformance.
+/// The steps: formatting, lints, tests, docs, conformance (then the operator cases again on each
+/// forced x86 kernel path, so every ISA this CPU has is checked against PyTorch).
 const STEPS: &[(&str, &[&str])] = &[
     ("format", &["fmt", "--all", "--", "--check"]),
     (
@@ -20,6 +21,14 @@ const STEPS: &[(&str, &[&str])] = &[
     ("tests", &["test", "--workspace"]),
     ("docs", &["doc", "--workspace", "--no-deps"]),
     ("conformance", &["xtask", "conformance"]),
+    (
+        "conformance-scalar",
+        &["xtask", "conformance", "--kind", "op"],
+    ),
+    (
+        "conformance-avx2",
+        &["xtask", "conformance", "--kind", "op"],
+    ),
 ];
 
 /// Runs every step with the same cargo that runs us; stops at the first failure.
@@ -29,8 +38,17 @@ pub fn run(root: &Path) -> ExitCode {
         println!("==> {name}: cargo {}", args.join(" "));
         let mut cmd = Command::new(&cargo);
         cmd.args(*args).current_dir(root);
-        if *name == "docs" {
-            cmd.env("RUSTDOCFLAGS", "-D warnings");
+        match *name {
+            "docs" => {
+                cmd.env("RUSTDOCFLAGS", "-D warnings");
+            }
+            "conformance-scalar" => {
+                cmd.env("QKERNELS_X86_ISA", "scalar");
+            }
+            "conformance-avx2" => {
+                cmd.env("QKERNELS_X86_ISA", "avx2");
+            }
+            _ => {}
         }
         match cmd.status() {
             Ok(s) if s.success() => {}

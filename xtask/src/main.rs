@@ -1,9 +1,10 @@
 //! `cargo xtask <task>`: the workspace's own tasks.
 //!
+//! - `bench [--json] [--threads N] [--filter S]`: the benchmark suite.
 //! - `ci`: formatting, clippy, tests, docs and conformance: the check every change passes.
 //! - `conformance [--dir DIR] [--kind KIND] [--strict]`: run PyTorch's reference cases.
 
-use xtask::{ci, conformance};
+use xtask::{bench, ci, conformance};
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -11,6 +12,11 @@ use std::process::ExitCode;
 const USAGE: &str = "usage: cargo xtask <task>
 
 tasks:
+  bench [--peak] [--json] [--threads N] [--filter S] [--min-time SECONDS] [--engines fbgemm,qnnpack]
+      Time the shared benchmark suite (linear, conv2d: fp32, static, dynamic) in release mode.
+      --json prints one JSON object a line, the form ../shared/bench/compare.py pairs with
+      PyTorch's rows; --filter keeps rows whose 'op/mode/shape' contains S; --peak measures the
+      CPU's register-only vpdpbusd rate and the share of it the 512x2048x2048 GEMM reaches.
   ci
       The full check: cargo fmt --check, clippy -D warnings, cargo test --workspace,
       cargo doc, and conformance. Stops at the first failing step.
@@ -31,6 +37,13 @@ fn main() -> ExitCode {
             }
         },
         Some("ci") => ci::run(&workspace_root()),
+        Some("bench") => match bench::Options::parse(&args[1..]) {
+            Ok(opts) => bench::run(&opts),
+            Err(msg) => {
+                eprintln!("error: {msg}\n\n{USAGE}");
+                ExitCode::from(2)
+            }
+        },
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             ExitCode::SUCCESS

@@ -38,6 +38,10 @@ impl ConvOptions {
 /// The engine-specific packing.
 #[derive(Debug)]
 pub(crate) enum Packing {
+    /// `qkernels-x86`'s packed GEMM weight.
+    FbgemmLinear(qkernels_x86::PackedWeight),
+    /// `qkernels-x86`'s packed convolution weight.
+    FbgemmConv(qkernels_x86::PackedConvWeight),
     /// `qkernels-arm`'s packed linear.
     QnnpackLinear(qkernels_arm::PackedLinear),
     /// `qkernels-arm`'s packed convolution.
@@ -146,6 +150,25 @@ fn arm_weight_quant(w: &QTensor) -> qkernels_arm::WeightQuant {
     }
 }
 
+/// The weight's quantization as the fbgemm kernels take it.
+fn x86_weight_quant(w: &QTensor) -> qkernels_x86::WeightQuant {
+    match w.qparams() {
+        QParams::PerTensor { scale, zero_point } => qkernels_x86::WeightQuant::PerTensor {
+            scale: *scale,
+            zero_point: *zero_point as i32,
+        },
+        QParams::PerChannel {
+            scales,
+            zero_points,
+            ..
+        } => qkernels_x86::WeightQuant::PerChannel {
+            scales: scales.clone(),
+            zero_points: zero_points.iter().map(|&z| z as i32).collect(),
+        },
+        QParams::PerChannelFloat { .. } => unreachable!("rejected by check_weight"),
+    }
+}
+
 fn weight_values(w: &QTensor) -> &[i8] {
     w.as_i8()
         .and_then(|v| v.to_slice())
@@ -183,7 +206,15 @@ pub fn linear_prepack(weight: &QTensor, bias: Option<&[f32]>) -> Result<PackedWe
                     .map_err(kernel_err(OP))?,
             )
         }
-        Engine::Fbgemm => return Err(QOpError::EngineUnavailable { op: OP, engine }),
+        Engine::Fbgemm => Packing::FbgemmLinear(
+            qkernels_x86::PackedWeight::pack(
+                weight_values(weight),
+                weight.shape()[0],
+                weight.shape()[1],
+                x86_weight_quant(weight),
+            )
+            .map_err(kernel_err(OP))?,
+        ),
     };
     Ok(PackedWeight {
         engine,
@@ -250,7 +281,25 @@ pub fn conv_prepack(
                     .map_err(kernel_err(OP))?,
             )
         }
-        Engine::Fbgemm => return Err(QOpError::EngineUnavailable { op: OP, engine }),
+        Engine::Fbgemm => {
+            let params = qkernels_x86::ConvParams {
+                stride: options.stride.clone(),
+                padding: options.padding.clone(),
+                dilation: options.dilation.clone(),
+                groups: options.groups,
+                transposed: options.transposed.is_some(),
+                output_padding: options.transposed.clone().unwrap_or_default(),
+            };
+            Packing::FbgemmConv(
+                qkernels_x86::PackedConvWeight::pack(
+                    weight_values(weight),
+                    weight.shape(),
+                    x86_weight_quant(weight),
+                    params,
+                )
+                .map_err(kernel_err(OP))?,
+            )
+        }
     };
     Ok(PackedWeight {
         engine,

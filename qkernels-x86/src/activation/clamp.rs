@@ -19,7 +19,7 @@ pub fn relu<T: QInt>(x: QView<T>) -> Result<Vec<T>, OpError> {
     x.q.validate::<T>("x")?;
     let lo = T::from_i32_sat(x.q.zero_point);
     Ok(clamp_with_isa(
-        Isa::detected(),
+        crate::isa::active_isa(),
         x,
         lo,
         T::from_i32_sat(T::QMAX),
@@ -34,5 +34,5 @@ pub fn relu6<T: QInt>(x: QView<T>) -> Result<Vec<T>, OpError> {
     x.q.validate::<T>("x")?;
     let lo: T = quantize_val(x.q.scale, x.q.zero_point, 0.0);
     let hi: T = quantize_val(x.q.scale, x.q.zero_point, 6.0);
-    Ok(clamp_with_isa(Isa::detected(), x, lo, hi))
+    Ok(clamp_with_isa(crate::isa::active_isa(), x, lo, hi))
 }

@@ -81,14 +81,14 @@ pub(crate) fn mul_with_isa<T: QInt>(
 /// assert_eq!(y, [12, 0]);
 /// ```
 pub fn add<T: QInt>(a: QView<T>, b: QView<T>, out_q: Affine) -> Result<Vec<T>, OpError> {
-    add_with_isa(Isa::detected(), a, b, out_q, false)
+    add_with_isa(crate::isa::active_isa(), a, b, out_q, false)
 }
 
 /// `quantized::add_relu`: as [`add`] with the sum clamped at 0 before quantizing.
 ///
 /// Errors: as [`add`].
 pub fn add_relu<T: QInt>(a: QView<T>, b: QView<T>, out_q: Affine) -> Result<Vec<T>, OpError> {
-    add_with_isa(Isa::detected(), a, b, out_q, true)
+    add_with_isa(crate::isa::active_isa(), a, b, out_q, true)
 }
 
 /// `quantized::mul`: the integer product `(a - za) * (b - zb)` requantized by
@@ -96,12 +96,12 @@ pub fn add_relu<T: QInt>(a: QView<T>, b: QView<T>, out_q: Affine) -> Result<Vec<
 ///
 /// Errors: as [`add`].
 pub fn mul<T: QInt>(a: QView<T>, b: QView<T>, out_q: Affine) -> Result<Vec<T>, OpError> {
-    mul_with_isa(Isa::detected(), a, b, out_q, false)
+    mul_with_isa(crate::isa::active_isa(), a, b, out_q, false)
 }
 
 /// `quantized::mul_relu`: as [`mul`], then `max(y, out zero point)`.
 ///
 /// Errors: as [`add`].
 pub fn mul_relu<T: QInt>(a: QView<T>, b: QView<T>, out_q: Affine) -> Result<Vec<T>, OpError> {
-    mul_with_isa(Isa::detected(), a, b, out_q, true)
+    mul_with_isa(crate::isa::active_isa(), a, b, out_q, true)
 }

@@ -74,5 +74,5 @@ pub fn adaptive_avg_pool2d<T: QInt>(
     shape: Nchw,
     output_size: [usize; 2],
 ) -> Result<(Nchw, Vec<T>), OpError> {
-    adaptive_avg_pool2d_with_isa(Isa::detected(), x, shape, output_size)
+    adaptive_avg_pool2d_with_isa(crate::isa::active_isa(), x, shape, output_size)
 }

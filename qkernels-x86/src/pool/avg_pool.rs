@@ -116,5 +116,5 @@ pub fn avg_pool2d<T: QInt>(
     shape: Nchw,
     params: &AvgPool2d,
 ) -> Result<(Nchw, Vec<T>), OpError> {
-    avg_pool2d_with_isa(Isa::detected(), x, shape, params)
+    avg_pool2d_with_isa(crate::isa::active_isa(), x, shape, params)
 }

@@ -137,5 +137,5 @@ pub fn max_pool2d<T: QInt>(
     shape: Nchw,
     params: &MaxPool2d,
 ) -> Result<(Nchw, Vec<T>), OpError> {
-    max_pool2d_with_isa(Isa::detected(), x, shape, params)
+    max_pool2d_with_isa(crate::isa::active_isa(), x, shape, params)
 }

@@ -11,7 +11,7 @@ use crate::quant::{Affine, QView};
 use proptest::prelude::*;
 
 fn simd_isas() -> Vec<Isa> {
-    [Isa::Avx2, Isa::Avx512]
+    [Isa::Avx2, Isa::Avx512Vnni]
         .into_iter()
         .filter(|isa| {
             let ok = isa.is_available();
@@ -93,7 +93,7 @@ proptest! {
         let want_max = max_pool2d_with_isa(Isa::Scalar, v, s, &mp);
         let want_avg = avg_pool2d_with_isa(Isa::Scalar, v, s, &ap);
         let want_ada = adaptive_avg_pool2d_with_isa(Isa::Scalar, v, s, [out.0, out.1]);
-        for isa in [Isa::Avx2, Isa::Avx512].into_iter().filter(|i| i.is_available()) {
+        for isa in [Isa::Avx2, Isa::Avx512Vnni].into_iter().filter(|i| i.is_available()) {
             prop_assert_eq!(&max_pool2d_with_isa(isa, v, s, &mp), &want_max);
             prop_assert_eq!(&avg_pool2d_with_isa(isa, v, s, &ap), &want_avg);
             prop_assert_eq!(&adaptive_avg_pool2d_with_isa(isa, v, s, [out.0, out.1]), &want_ada);

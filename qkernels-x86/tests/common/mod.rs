@@ -1,7 +1,56 @@
-//! Slow, obviously-correct references shared by the integration tests:
-//! dequantize -> float operation -> quantize with PyTorch's quantize rule.
-
+//! Shared helpers for the integration tests.
 #![allow(dead_code)]
+
+pub mod fixture;
+
+use qkernels_x86::{available_isas, Isa};
+
+/// A small deterministic generator (xorshift64*).
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Self {
+        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+    pub fn next_u64(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    pub fn u8s(&mut self, n: usize) -> Vec<u8> {
+        (0..n).map(|_| (self.next_u64() >> 56) as u8).collect()
+    }
+    pub fn i8s(&mut self, n: usize) -> Vec<i8> {
+        (0..n)
+            .map(|_| (self.next_u64() >> 56) as u8 as i8)
+            .collect()
+    }
+    /// Uniform in [lo, hi).
+    pub fn f32_in(&mut self, lo: f32, hi: f32) -> f32 {
+        let u = (self.next_u64() >> 40) as f32 / (1u64 << 24) as f32;
+        lo + (hi - lo) * u
+    }
+    pub fn f32s(&mut self, n: usize, lo: f32, hi: f32) -> Vec<f32> {
+        (0..n).map(|_| self.f32_in(lo, hi)).collect()
+    }
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n
+    }
+}
+
+/// Every ISA path this CPU runs; prints the ones skipped so a missing path is visible.
+pub fn isas() -> Vec<Isa> {
+    let avail = available_isas();
+    for isa in Isa::ALL {
+        if !avail.contains(&isa) {
+            eprintln!("skipped: ISA {isa} is not available on this CPU");
+        }
+    }
+    avail
+}
 
 use qkernels_x86::quant::{Affine, QInt};
 

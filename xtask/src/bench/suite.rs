@@ -56,19 +56,28 @@ impl ConvCase {
     }
 }
 
-const fn conv(n: usize, c: usize, h: usize, w: usize, o: usize, k: usize, stride: usize, groups: usize) -> ConvCase {
-    ConvCase { n, c, h, w, o, k, stride, groups }
-}
-
-/// Conv2d cases.
-pub const CONV2D: &[ConvCase] = &[
-    conv(1, 64, 56, 56, 64, 3, 1, 1),
-    conv(1, 256, 14, 14, 256, 3, 1, 1),
-    conv(8, 32, 32, 32, 64, 3, 1, 1),
-    conv(1, 128, 56, 56, 128, 3, 1, 128),
-    conv(1, 128, 28, 28, 256, 1, 1, 1),
-    conv(1, 3, 224, 224, 32, 3, 2, 1),
+/// Conv2d cases `(N, C, H, W, O, k, stride, groups)`, as in the baseline script.
+const CONV2D_TABLE: &[[usize; 8]] = &[
+    [1, 64, 56, 56, 64, 3, 1, 1],
+    [1, 256, 14, 14, 256, 3, 1, 1],
+    [8, 32, 32, 32, 64, 3, 1, 1],
+    [1, 128, 56, 56, 128, 3, 1, 128],
+    [1, 128, 28, 28, 256, 1, 1, 1],
+    [1, 3, 224, 224, 32, 3, 2, 1],
 ];
 
-/// LSTM shapes `(seq, batch, input, hidden)`.
-pub const LSTM: &[(usize, usize, usize, usize)] = &[(32, 8, 256, 512), (16, 1, 512, 512)];
+/// The conv2d cases.
+pub fn conv2d_cases() -> impl Iterator<Item = ConvCase> {
+    CONV2D_TABLE
+        .iter()
+        .map(|&[n, c, h, w, o, k, stride, groups]| ConvCase {
+            n,
+            c,
+            h,
+            w,
+            o,
+            k,
+            stride,
+            groups,
+        })
+}

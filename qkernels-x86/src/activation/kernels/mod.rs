@@ -29,7 +29,7 @@ pub(crate) fn clamp<T: QInt>(isa: Isa, x: &[T], lo: T, hi: T, out: &mut [T]) {
             if let Some(o8) = T::as_u8_mut(out) {
                 match isa {
                     // SAFETY: AVX-512 F/BW and AVX2 were detected above.
-                    Isa::Avx512 => unsafe { avx512::clamp_u8(x8, lo8, hi8, o8) },
+                    Isa::Avx512Vnni => unsafe { avx512::clamp_u8(x8, lo8, hi8, o8) },
                     // SAFETY: AVX2 was detected above.
                     _ => unsafe { avx2::clamp_u8(x8, lo8, hi8, o8) },
                 }
@@ -54,7 +54,7 @@ mod tests {
             let x: Vec<u8> = (0..len).map(|i| (i * 37 % 256) as u8).collect();
             let mut want = vec![0u8; len];
             clamp_scalar(&x, 40, 200, &mut want);
-            for isa in [Isa::Avx2, Isa::Avx512] {
+            for isa in [Isa::Avx2, Isa::Avx512Vnni] {
                 if !isa.is_available() {
                     eprintln!("clamp len={len}: {isa:?} not available, skipped");
                     continue;
@@ -74,7 +74,7 @@ mod tests {
         ) {
             let mut want = vec![0u8; x.len()];
             clamp_scalar(&x, lo, hi, &mut want);
-            for isa in [Isa::Avx2, Isa::Avx512].into_iter().filter(|i| i.is_available()) {
+            for isa in [Isa::Avx2, Isa::Avx512Vnni].into_iter().filter(|i| i.is_available()) {
                 let mut got = vec![0u8; x.len()];
                 clamp(isa, &x, lo, hi, &mut got);
                 prop_assert_eq!(&got, &want);

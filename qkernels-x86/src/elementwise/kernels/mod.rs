@@ -46,7 +46,7 @@ pub(crate) fn add<T: QInt>(isa: Isa, p: &AddParams, a: &[T], b: &[T], out: &mut 
             if let Some(o8) = T::as_u8_mut(out) {
                 match isa {
                     // SAFETY: AVX-512 F/BW/VL, AVX2 and FMA were detected above.
-                    Isa::Avx512 => unsafe { avx512::add_u8(p, a8, b8, o8) },
+                    Isa::Avx512Vnni => unsafe { avx512::add_u8(p, a8, b8, o8) },
                     // SAFETY: AVX2 and FMA were detected above.
                     _ => unsafe { avx2::add_u8(p, a8, b8, o8) },
                 }
@@ -67,7 +67,7 @@ pub(crate) fn mul<T: QInt>(isa: Isa, p: &MulParams, a: &[T], b: &[T], out: &mut 
             if let Some(o8) = T::as_u8_mut(out) {
                 match isa {
                     // SAFETY: AVX-512 F/BW/VL, AVX2 and FMA were detected above.
-                    Isa::Avx512 => unsafe { avx512::mul_u8(p, a8, b8, o8) },
+                    Isa::Avx512Vnni => unsafe { avx512::mul_u8(p, a8, b8, o8) },
                     // SAFETY: AVX2 and FMA were detected above.
                     _ => unsafe { avx2::mul_u8(p, a8, b8, o8) },
                 }
@@ -106,7 +106,7 @@ mod tests {
 
     fn check_all_isas<F: Fn(Isa) -> Vec<u8>>(name: &str, run: F) {
         let want = run(Isa::Scalar);
-        for isa in [Isa::Avx2, Isa::Avx512] {
+        for isa in [Isa::Avx2, Isa::Avx512Vnni] {
             if !isa.is_available() {
                 eprintln!("{name}: {isa:?} not available on this CPU, skipped");
                 continue;
@@ -172,7 +172,7 @@ mod tests {
             let mut want_mul = vec![0u8; a.len()];
             scalar::add(&pa, &a, &b, &mut want_add);
             scalar::mul(&pm, &a, &b, &mut want_mul);
-            for isa in [Isa::Avx2, Isa::Avx512].into_iter().filter(|i| i.is_available()) {
+            for isa in [Isa::Avx2, Isa::Avx512Vnni].into_iter().filter(|i| i.is_available()) {
                 let mut got = vec![0u8; a.len()];
                 add(isa, &pa, &a, &b, &mut got);
                 prop_assert_eq!(&got, &want_add);

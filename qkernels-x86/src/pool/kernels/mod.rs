@@ -29,7 +29,7 @@ pub(crate) fn max_into<T: QInt>(isa: Isa, acc: &mut [T], src: &[T]) {
             if let Some(a8) = T::as_u8_mut(acc) {
                 match isa {
                     // SAFETY: AVX-512 F/BW/VL were detected (`simd`).
-                    Isa::Avx512 => unsafe { avx512::max_into_u8(a8, s8) },
+                    Isa::Avx512Vnni => unsafe { avx512::max_into_u8(a8, s8) },
                     // SAFETY: AVX2 was detected (`simd`).
                     _ => unsafe { avx2::max_into_u8(a8, s8) },
                 }
@@ -48,7 +48,7 @@ pub(crate) fn add_into_i32(isa: Isa, acc: &mut [i32], src: &[i32]) {
     if simd(isa) {
         match isa {
             // SAFETY: AVX-512 F was detected (`simd`).
-            Isa::Avx512 => unsafe { avx512::add_into_i32(acc, src) },
+            Isa::Avx512Vnni => unsafe { avx512::add_into_i32(acc, src) },
             // SAFETY: AVX2 was detected (`simd`).
             _ => unsafe { avx2::add_into_i32(acc, src) },
         }
@@ -73,7 +73,7 @@ pub(crate) fn avg_requant<T: QInt>(
         if let Some(o8) = T::as_u8_mut(out) {
             match isa {
                 // SAFETY: AVX-512 F/BW/VL were detected (`simd`).
-                Isa::Avx512 => unsafe { avx512::avg_requant_u8(sum, sub, mult, zp, o8) },
+                Isa::Avx512Vnni => unsafe { avx512::avg_requant_u8(sum, sub, mult, zp, o8) },
                 // SAFETY: AVX2 was detected (`simd`).
                 _ => unsafe { avx2::avg_requant_u8(sum, sub, mult, zp, o8) },
             }
@@ -91,7 +91,7 @@ pub(crate) fn sum<T: QInt>(isa: Isa, src: &[T]) -> i64 {
         if let Some(s8) = T::as_u8(src) {
             return match isa {
                 // SAFETY: AVX-512 F/BW/VL were detected (`simd`).
-                Isa::Avx512 => unsafe { avx512::sum_u8(s8) },
+                Isa::Avx512Vnni => unsafe { avx512::sum_u8(s8) },
                 // SAFETY: AVX2 was detected (`simd`).
                 _ => unsafe { avx2::sum_u8(s8) },
             };

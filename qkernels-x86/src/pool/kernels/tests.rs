@@ -6,7 +6,7 @@ use proptest::prelude::*;
 const RAGGED: [usize; 16] = [0, 1, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64, 65, 129, 300];
 
 fn simd_isas(what: &str) -> Vec<Isa> {
-    [Isa::Avx2, Isa::Avx512]
+    [Isa::Avx2, Isa::Avx512Vnni]
         .into_iter()
         .filter(|isa| {
             let ok = isa.is_available();
@@ -78,7 +78,7 @@ proptest! {
         scalar::max_into(&mut want_max, &b);
         let mut want_q = vec![0u8; a.len()];
         scalar::avg_requant(&sums, &sub, &mult, zp, &mut want_q);
-        for isa in [Isa::Avx2, Isa::Avx512].into_iter().filter(|i| i.is_available()) {
+        for isa in [Isa::Avx2, Isa::Avx512Vnni].into_iter().filter(|i| i.is_available()) {
             let mut got = a.clone();
             max_into(isa, &mut got, &b);
             prop_assert_eq!(&got, &want_max);
