@@ -5,11 +5,11 @@
 use ndarray::{Array2, ArrayView2, Ix2};
 use nn::{Module, NnError, Value};
 
+use crate::equations::{gru_update, lstm_update, simple_update, Nonlinearity};
 use crate::error::{DynamicError, Result};
 use crate::input::{check_finite, float_data, split_input, split_pair};
 use crate::packed::LinearOp;
 use crate::rnn::float::{dim_of, parameters_of};
-use crate::rnn::gates::{gru_step, lstm_step, simple_step, Nonlinearity, Scratch};
 use crate::state::{reject_unexpected, take, FloatWeights};
 use crate::weight::{DynamicWeight, WeightDType, WeightQuantizer};
 
@@ -309,8 +309,8 @@ impl LSTMCell {
         let mut h = state_or_zeros(state.as_ref().map(|s| &s.0), batch, hidden);
         let mut c = state_or_zeros(state.as_ref().map(|s| &s.1), batch, hidden);
         check_finite(LSTM_CELL, "the cell state", &c)?;
-        let (ih, hh) = self.core.products(&x, &h, batch)?;
-        lstm_step(&ih, &hh, &mut h, &mut c, hidden, &mut Scratch::default());
+        let (ih, mut hh) = self.core.products(&x, &h, batch)?;
+        lstm_update(&mut hh, &ih, &mut h, &mut c, hidden);
         Ok((to_array(batch, hidden, h), to_array(batch, hidden, c)))
     }
 }
@@ -402,8 +402,8 @@ impl GRUCell {
         let batch = self.core.check(&x, &checks)?;
         let hidden = self.core.hidden_size;
         let mut h = state_or_zeros(hx.as_ref(), batch, hidden);
-        let (ih, hh) = self.core.products(&x, &h, batch)?;
-        gru_step(&ih, &hh, &mut h, hidden, &mut Scratch::default());
+        let (ih, mut hh) = self.core.products(&x, &h, batch)?;
+        gru_update(&mut hh, &ih, &mut h, hidden);
         Ok(to_array(batch, hidden, h))
     }
 }
@@ -507,7 +507,7 @@ impl RNNCell {
         let h = state_or_zeros(hx.as_ref(), batch, hidden);
         let (ih, hh) = self.core.products(&x, &h, batch)?;
         let mut out = vec![0.0; batch * hidden];
-        simple_step(&ih, &hh, &mut out, self.nonlinearity);
+        simple_update(&hh, &ih, &mut out, self.nonlinearity);
         Ok(to_array(batch, hidden, out))
     }
 }

@@ -42,7 +42,7 @@ impl Fp16Linear {
         let (n, k) = (self.out_features, self.in_features);
         let mut y = vec![0.0f32; rows * n];
         let mut block = vec![0.0f32; BLOCK_ROWS * k];
-        for start in (0..n).step_by(BLOCK_ROWS) {
+        for start in (0..n).step_by(BLOCK_ROWS).filter(|_| k > 0) {
             let len = BLOCK_ROWS.min(n - start);
             let wide = &mut block[..len * k];
             self.weight[start * k..(start + len) * k].convert_to_f32_slice(wide);

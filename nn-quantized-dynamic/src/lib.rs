@@ -10,6 +10,7 @@
 //! | `Module.from_float(mod)` with `mod.qconfig.weight` | `from_float(&float, &quantizer)` with a [`WeightQuantizer`] (`quantization::QConfig` is one) |
 //! | a float module's `state_dict()` (`weight_ih_l0`, `bias_hh_l0_reverse`, ...) | `from_state_dict(options, &weights, &quantizer)` over [`FloatWeights`] |
 //! | `torch.qint8` / `torch.float16` weights | [`WeightDType`], [`DynamicWeight`] |
+//! | the cell equations of ATen's `LSTMCell` / `GRUCell` / `SimpleCell` | [`equations`] |
 //!
 //! Numerics are PyTorch 2.11's. qint8 products go through
 //! [`nn_quantized::functional::linear_dynamic`] on the engine current when the module was built
@@ -47,18 +48,21 @@
 //! ```
 
 mod cells;
+pub mod equations;
 mod error;
 mod fp16;
 mod input;
 mod linear;
+mod math;
 mod packed;
 mod rnn;
 mod state;
 mod weight;
 
 pub use cells::{GRUCell, LSTMCell, RNNCell};
+pub use equations::Nonlinearity;
 pub use error::{DynamicError, Result};
 pub use linear::Linear;
-pub use rnn::{GruOutput, LstmOutput, Nonlinearity, RnnMode, RnnOptions, GRU, LSTM};
+pub use rnn::{GruOutput, LstmOutput, RnnMode, RnnOptions, GRU, LSTM};
 pub use state::FloatWeights;
 pub use weight::{DynamicWeight, Float16Weights, WeightDType, WeightQuantizer, FP16_MAX};

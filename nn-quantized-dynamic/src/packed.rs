@@ -12,7 +12,7 @@ use crate::weight::DynamicWeight;
 
 #[derive(Debug)]
 enum Kind {
-    QInt8(PackedWeight),
+    QInt8(Box<PackedWeight>),
     Float16(Fp16Linear),
 }
 
@@ -60,10 +60,10 @@ impl LinearOp {
             }
         }
         let kind = match &weight {
-            DynamicWeight::QInt8(q) => Kind::QInt8(
+            DynamicWeight::QInt8(q) => Kind::QInt8(Box::new(
                 linear_prepack(q, bias.as_deref())
                     .map_err(|source| DynamicError::Op { module, source })?,
-            ),
+            )),
             DynamicWeight::Float16(a) => {
                 let values: Vec<f16> = a.iter().copied().collect();
                 Kind::Float16(Fp16Linear::new(

@@ -5,8 +5,8 @@
 
 use ndarray::{Array3, ArrayView3, Axis};
 
-use super::gates::{gru_step, lstm_step, Scratch};
 use super::options::{RnnMode, RnnOptions};
+use crate::equations::{gru_update, lstm_update};
 use crate::error::{DynamicError, Result};
 use crate::input::check_finite;
 use crate::packed::LinearOp;
@@ -248,7 +248,6 @@ impl RnnCore {
         let lstm = self.mode == RnnMode::Lstm;
         let mut c_n = lstm.then(|| c0.map_or_else(zeros, |c| c.to_owned()));
         let mut layer_in: Vec<f32> = xs.to_vec();
-        let mut scratch = Scratch::default();
         for layer in 0..o.num_layers {
             let width = dn * hidden;
             let mut out = vec![0.0f32; seq * batch * width];
@@ -271,10 +270,10 @@ impl RnnCore {
                 for step in 0..seq {
                     let t = if d == 0 { step } else { seq - 1 - step };
                     let ih = &proj[t * step_len..(t + 1) * step_len];
-                    let hh = p.hh.apply(module, &h, batch, REDUCE_RANGE)?;
+                    let mut hh = p.hh.apply(module, &h, batch, REDUCE_RANGE)?;
                     match c.as_mut() {
-                        Some(c) => lstm_step(ih, &hh, &mut h, c, hidden, &mut scratch),
-                        None => gru_step(ih, &hh, &mut h, hidden, &mut scratch),
+                        Some(c) => lstm_update(&mut hh, ih, &mut h, c, hidden),
+                        None => gru_update(&mut hh, ih, &mut h, hidden),
                     }
                     for (b, hr) in h.chunks_exact(hidden).enumerate() {
                         let at = (t * batch + b) * width + d * hidden;

@@ -131,7 +131,7 @@ fn plan_swaps(
         let new = convert(m, q).map_err(|source| QuantizeDynamicError::Convert {
             path: path.to_string(),
             float_type: ty.to_string(),
-            source,
+            source: Box::new(source),
         })?;
         plan.push((path.to_string(), new));
         return Ok(());

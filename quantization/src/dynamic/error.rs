@@ -20,7 +20,7 @@ pub enum QuantizeDynamicError {
         /// Its float type.
         float_type: String,
         /// What went wrong.
-        source: DynamicError,
+        source: Box<DynamicError>,
     },
     /// Putting a converted layer in place failed (the earlier swaps were undone).
     #[error("quantize_dynamic: replacing '{path}': {reason}")]

@@ -264,7 +264,7 @@ pub fn e2e(case: &Case) -> Result<Verdict, String> {
     );
     let (dtype, _) = qconfig_of(case)?;
     quantize_dynamic(&mut model, &DynamicSpec::types(["Linear"]), dtype).map_err(|e| match e {
-        quantization::dynamic::QuantizeDynamicError::Convert { source, .. } => dyn_err(source),
+        quantization::dynamic::QuantizeDynamicError::Convert { source, .. } => dyn_err(*source),
         other => other.to_string(),
     })?;
     let y = run(&mut model)?;
