@@ -1,6 +1,6 @@
 #![allow(missing_docs)] // criterion_group! generates an undocumented function
 //! Dynamic (qint8) LSTM against a float LSTM of the same size, at the shared suite's sizes
-//! (seq 32, batch 8, 256 -> 512; seq 16, batch 1, 512 -> 512), one thread.
+//! (seq 32, batch 8, 256 -> 512; seq 16, batch 1, 512 -> 512), on one and two threads.
 //!
 //! The float LSTM is the same algorithm on float32 products: the input-to-hidden product of
 //! the whole sequence as one `nn::functional::linear` call (the f32 GEMM), then per step the
@@ -64,10 +64,17 @@ fn float_lstm(x: &Tensor, sd: &[Tensor; 4], seq: usize, batch: usize, hidden: us
 }
 
 fn bench(c: &mut Criterion) {
-    nn::set_num_threads(1);
-    qkernels_threads_one();
+    for threads in [1, 2] {
+        bench_threads(c, threads);
+    }
+    bench_equations(c);
+}
+
+fn bench_threads(c: &mut Criterion, threads: usize) {
+    nn::set_num_threads(threads);
+    set_qkernel_threads(threads);
     nn::manual_seed(0);
-    let mut group = c.benchmark_group("lstm");
+    let mut group = c.benchmark_group(format!("lstm_{threads}t"));
     group.sample_size(20);
     for &(seq, batch, input, hidden) in &SIZES {
         let shape = format!("{seq}x{batch}x{input}->{hidden}");
@@ -92,6 +99,10 @@ fn bench(c: &mut Criterion) {
         }
     }
     group.finish();
+}
+
+/// The cell equations alone, one step of the large suite size.
+fn bench_equations(c: &mut Criterion) {
     let (batch, hidden) = (8, 512);
     let ih: Vec<f32> = (0..batch * 4 * hidden)
         .map(|i| ((i % 97) as f32 - 48.0) * 0.05)
@@ -106,10 +117,10 @@ fn bench(c: &mut Criterion) {
     });
 }
 
-/// One thread for the int8 kernels too (the suite's single-thread rows).
-fn qkernels_threads_one() {
+/// The int8 kernels' thread count (the float GEMM's is set through `nn`).
+fn set_qkernel_threads(threads: usize) {
     #[cfg(target_arch = "x86_64")]
-    qkernels_x86::set_num_threads(1).expect("threads");
+    qkernels_x86::set_num_threads(threads).expect("threads");
 }
 
 criterion_group!(benches, bench);

@@ -22,7 +22,7 @@ pub struct GRUCell {
 }
 
 impl GRUCell {
-    /// A cell from float weights (`3*hidden` rows; see [`LSTMCell::from_state_dict`]).
+    /// A cell from float weights (`3*hidden` rows; see [`LSTMCell::from_state_dict`](crate::LSTMCell::from_state_dict)).
     pub fn from_state_dict(
         input_size: usize,
         hidden_size: usize,
@@ -56,7 +56,7 @@ impl GRUCell {
 
     /// `h'` from `x` `(batch, input_size)` and `h` `(batch, hidden_size)` (zeros if `None`).
     ///
-    /// Errors as [`LSTMCell::run`].
+    /// Errors as [`LSTMCell::run`](crate::LSTMCell::run).
     pub fn run(
         &self,
         x: ArrayView2<'_, f32>,

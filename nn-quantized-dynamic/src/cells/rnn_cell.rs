@@ -24,7 +24,7 @@ pub struct RNNCell {
 }
 
 impl RNNCell {
-    /// A cell from float weights (`hidden` rows; see [`LSTMCell::from_state_dict`]).
+    /// A cell from float weights (`hidden` rows; see [`LSTMCell::from_state_dict`](crate::LSTMCell::from_state_dict)).
     pub fn from_state_dict(
         input_size: usize,
         hidden_size: usize,
@@ -72,7 +72,7 @@ impl RNNCell {
 
     /// `h'` from `x` `(batch, input_size)` and `h` `(batch, hidden_size)` (zeros if `None`).
     ///
-    /// Errors as [`LSTMCell::run`].
+    /// Errors as [`LSTMCell::run`](crate::LSTMCell::run).
     pub fn run(
         &self,
         x: ArrayView2<'_, f32>,
