@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use ndarray::{Array3, ArrayD, IxDyn};
 use nn::Tensor;
-use nn_quantized_dynamic::{equations, RnnOptions, LSTM};
+use nn_quantized_dynamic::{equations, Float16Weights, RnnOptions, LSTM};
 use qtensor::Engine;
 
 /// The suite's LSTM sizes `(seq, batch, input, hidden)`.
@@ -85,6 +85,11 @@ fn bench_threads(c: &mut Criterion, threads: usize) {
             .map(|n| Tensor::new(sd[n].clone()));
         group.bench_function(BenchmarkId::new("fp32", &shape), |b| {
             b.iter(|| float_lstm(&x, &float_params, seq, batch, hidden))
+        });
+        let half = LSTM::from_state_dict(RnnOptions::new(input, hidden), &sd, &Float16Weights)
+            .expect("float16 LSTM");
+        group.bench_function(BenchmarkId::new("dynamic_float16", &shape), |b| {
+            b.iter(|| half.run(x3.view(), None).expect("run"))
         });
         for engine in [Engine::Fbgemm, Engine::Qnnpack] {
             if qtensor::set_engine(engine).is_err() {

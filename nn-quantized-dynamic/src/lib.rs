@@ -52,6 +52,7 @@ pub mod equations;
 mod error;
 mod fp16;
 mod input;
+mod isa;
 mod linear;
 mod math;
 mod packed;

@@ -3,11 +3,10 @@
 //!
 //! The element functions are branch-free (Cody-Waite range reduction and Cephes polynomials,
 //! rounding by the `1.5 * 2^23` trick, selects instead of branches, no fused multiply-add) so the
-//! compiler vectorizes the slice loops; the same loop is compiled for SSE2, AVX2 and AVX-512 and
-//! the widest one this CPU runs is chosen once. Every path computes the same operations in the
-//! same order, so every path gives the same bits.
+//! compiler vectorizes the slice loops at every [`Width`](crate::isa::Width); every width gives
+//! the same bits.
 
-use std::sync::OnceLock;
+use crate::isa::{width, Width};
 
 const LOG2E: f32 = std::f32::consts::LOG2_E;
 /// `ln 2` split so that `n * LN2_HI` is exact for the `n` that occur.
@@ -76,32 +75,6 @@ fn sigmoid_loop(x: &mut [f32]) {
 #[inline(always)]
 fn tanh_loop(x: &mut [f32]) {
     x.iter_mut().for_each(|v| *v = tanh(*v));
-}
-
-/// The widest vector extension the slice loops are compiled for that this CPU has.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Width {
-    Baseline,
-    #[cfg(target_arch = "x86_64")]
-    Avx2,
-    #[cfg(target_arch = "x86_64")]
-    Avx512,
-}
-
-fn width() -> Width {
-    static WIDTH: OnceLock<Width> = OnceLock::new();
-    *WIDTH.get_or_init(|| {
-        #[cfg(target_arch = "x86_64")]
-        {
-            if std::arch::is_x86_feature_detected!("avx512f") {
-                return Width::Avx512;
-            }
-            if std::arch::is_x86_feature_detected!("avx2") {
-                return Width::Avx2;
-            }
-        }
-        Width::Baseline
-    })
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -176,19 +149,9 @@ mod tests {
 
     /// Every width this CPU can run.
     fn widths() -> Vec<Width> {
-        let mut v = vec![Width::Baseline];
-        #[cfg(target_arch = "x86_64")]
-        {
-            if std::arch::is_x86_feature_detected!("avx2") {
-                v.push(Width::Avx2);
-            } else {
-                eprintln!("skipped: the AVX2 path (this CPU has no AVX2)");
-            }
-            if std::arch::is_x86_feature_detected!("avx512f") {
-                v.push(Width::Avx512);
-            } else {
-                eprintln!("skipped: the AVX-512 path (this CPU has no AVX-512F)");
-            }
+        let v = crate::isa::available();
+        if v.len() < 3 {
+            eprintln!("skipped: the widths this CPU lacks (ran {v:?})");
         }
         v
     }
