@@ -1,13 +1,14 @@
 //! Throughput of the float layers on the benchmark suite's fp32 shapes (one thread):
 //! `cargo run --release -p nn --example bench_float [--json]`.
 //!
-//! GOPS count `2*M*K*N` for linear and `2*N*O*Ho*Wo*(C/groups)*kh*kw` for conv, as the
+//! GOPS count `2*M*K*N` for linear, `2*N*O*Ho*Wo*(C/groups)*kh*kw` for conv and
+//! `2*T*B*4*H*(I+H)` for LSTM, as the
 //! PyTorch baseline script does, so the rows compare directly.
 
 use std::time::Instant;
 
 use nn::prelude::*;
-use nn::{no_grad, Conv2d, ConvConfig, Linear};
+use nn::{no_grad, Conv2d, ConvConfig, Linear, RnnConfig, LSTM};
 
 /// Nanoseconds this thread has run on a CPU (Linux), so that a loaded machine does not distort
 /// the numbers; falls back to wall time elsewhere.
@@ -107,6 +108,16 @@ fn main() -> nn::Result<()> {
             ops,
             secs,
         );
+    }
+    for (t, b, i, h) in [(32, 8, 256, 512), (16, 1, 512, 512)] {
+        if !format!("{t}x{b}x{i}->{h}").contains(&only) {
+            continue;
+        }
+        let mut lstm = LSTM::new(RnnConfig::new(i, h))?;
+        let x = Value::Float(Tensor::randn(&[t, b, i]));
+        let ops = 2.0 * (t * b * 4 * h * (i + h)) as f64;
+        let secs = time(|| drop(lstm.forward(x.clone())), 0.5);
+        report("lstm", format!("{t}x{b}x{i}->{h}"), ops, secs);
     }
     Ok(())
 }

@@ -187,3 +187,28 @@ fn deep_chain_does_not_overflow_the_stack() {
     y.sum().backward().unwrap();
     assert_eq!(x.grad().unwrap().as_slice().unwrap(), &[1.0; 4]);
 }
+
+#[test]
+fn custom_ops_from_other_crates() {
+    // A straight-through estimator, the way fake quantization defines its gradient.
+    let x = Tensor::parameter(ndarray::arr1(&[0.26f32, -1.7, 0.5]).into_dyn());
+    let y = Tensor::from_op("round_ste", &[&x], x.data().mapv(f32::round), |g, _| {
+        vec![Some(g.clone())]
+    });
+    assert_eq!(y.to_vec(), [0.0, -2.0, 1.0]);
+    assert_eq!(y.grad_fn(), Some("round_ste"));
+    y.sum().backward().unwrap();
+    assert_eq!(x.grad().unwrap().as_slice().unwrap(), &[1.0, 1.0, 1.0]);
+    // A backward with the wrong count or shape is an error naming the op, not a panic.
+    let bad = Tensor::from_op("bad_count", &[&x], x.to_array(), |_, _| vec![]);
+    let err = bad.sum().backward().unwrap_err();
+    assert!(err.to_string().contains("bad_count"), "{err}");
+    let bad = Tensor::from_op("bad_shape", &[&x], x.to_array(), |_, _| {
+        vec![Some(ndarray::ArrayD::zeros(vec![2]))]
+    });
+    let err = bad.sum().backward().unwrap_err();
+    assert!(
+        err.to_string().contains("bad_shape") && err.to_string().contains("[2]"),
+        "{err}"
+    );
+}

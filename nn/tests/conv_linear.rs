@@ -122,6 +122,10 @@ fn conv2d_matches_reference_across_options() {
         (1, 3, 11, 11, 8, 3, 2, 1, 1, 1),
         (1, 2, 5, 6, 3, 5, 3, 2, 1, 1),
         (1, 6, 6, 6, 12, 3, 1, 1, 1, 6),
+        (2, 4, 7, 6, 4, 3, 2, 1, 1, 4),
+        (1, 3, 8, 9, 3, 3, 1, 2, 2, 3),
+        (1, 3, 6, 7, 3, 5, 1, 2, 1, 3),
+        (1, 5, 9, 17, 5, 3, 1, 1, 1, 5),
     ];
     for (i, &(n, c, h, w, o, k, s, p, d, g)) in cases.iter().enumerate() {
         let x = rand(&[n, c, h, w], i as u64);
@@ -359,6 +363,24 @@ proptest! {
         prop_assert_eq!(v.len(), r.len());
         for (a, b) in v.iter().zip(&r) {
             prop_assert!((a - b).abs() <= 1e-5 * (1.0 + b.abs()));
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(32))]
+    #[test]
+    fn linear_random_shapes(rows in 0usize..40, k in 0usize..40, n in 0usize..20, bias in any::<bool>(), seed in 0u64..1000) {
+        let x = rand(&[rows, k], seed);
+        let w = rand(&[n, k], seed + 1);
+        let b = rand(&[n], seed + 2);
+        let y = F::linear(&x, &w, bias.then_some(&b)).unwrap();
+        prop_assert_eq!(y.shape(), vec![rows, n]);
+        let (xd, wd, bd) = (x.data(), w.data(), b.data());
+        for (idx, v) in y.to_vec().iter().enumerate() {
+            let (i, o) = (idx / n, idx % n);
+            let r: f32 = (0..k).map(|p| xd[[i, p]] * wd[[o, p]]).sum::<f32>() + if bias { bd[[o]] } else { 0.0 };
+            prop_assert!((v - r).abs() <= 1e-5 * (1.0 + r.abs()));
         }
     }
 }

@@ -3,17 +3,34 @@
 //! Every operation records itself for autograd through one constructor (the hook a graph-mode
 //! tracer can use later); shapes and arguments are checked and reported as [`crate::NnError`].
 
+mod activation;
 mod batch_norm;
 mod conv;
 mod dropout;
+mod embedding;
 mod linear;
+mod loss;
+mod norm;
 mod pool;
+mod rnn;
+mod upsample;
 
+pub(crate) use activation::clip;
+pub use activation::{
+    elu, gelu, hardsigmoid, hardswish, hardtanh, leaky_relu, relu6, sigmoid, silu, tanh,
+    GeluApproximate,
+};
 pub use batch_norm::{batch_norm, BatchNormState};
 pub use conv::{conv, conv_transpose, ConvOptions};
 pub use dropout::dropout;
+pub use embedding::{embedding, embedding_bag, BagMode};
 pub use linear::linear;
+pub use loss::{cross_entropy, log_softmax, mse_loss, nll_loss, softmax, Reduction};
+pub(crate) use norm::{channel_affine, normalize_rows};
+pub use norm::{group_norm, instance_norm, layer_norm};
 pub use pool::{adaptive_avg_pool2d, avg_pool2d, max_pool2d, Pool2dOptions};
+pub use rnn::{cell_step, CellKind, HiddenWeights};
+pub use upsample::{interpolate, UpsampleMode, UpsampleSize};
 
 use crate::error::Result;
 use crate::tensor::Tensor;

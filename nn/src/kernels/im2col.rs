@@ -183,7 +183,7 @@ pub(crate) fn depthwise_channel(g: &Geom, x: &[f32], w: &[f32], out: &mut [f32])
             return;
         }
     }
-    depthwise_body(g, x, w, out);
+    depthwise_body::<false>(g, x, w, out);
 }
 
 /// [`depthwise_body`] compiled with AVX2 and FMA enabled.
@@ -193,12 +193,26 @@ pub(crate) fn depthwise_channel(g: &Geom, x: &[f32], w: &[f32], out: &mut [f32])
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn depthwise_avx2(g: &Geom, x: &[f32], w: &[f32], out: &mut [f32]) {
-    depthwise_body(g, x, w, out);
+    depthwise_body::<true>(g, x, w, out);
+}
+
+/// `a * b + c`, fused where the caller's code is compiled with FMA.
+#[inline(always)]
+fn fmadd<const FMA: bool>(a: f32, b: f32, c: f32) -> f32 {
+    if FMA {
+        a.mul_add(b, c)
+    } else {
+        a * b + c
+    }
 }
 
 #[inline(always)]
-fn depthwise_body(g: &Geom, x: &[f32], w: &[f32], out: &mut [f32]) {
+fn depthwise_body<const FMA: bool>(g: &Geom, x: &[f32], w: &[f32], out: &mut [f32]) {
     debug_assert_eq!(g.channels, 1);
+    let unit = g.stride == [1, 1, 1] && g.dilation == [1, 1, 1];
+    if unit && g.kernel == [1, 3, 3] && g.input[0] == 1 && g.padding[0] == 0 {
+        return depthwise3x3_padded::<FMA>(g, x, w, out);
+    }
     if g.kernel[0] != 1 || g.input[0] != 1 || g.padding[0] != 0 {
         return depthwise_generic(g, x, w, out);
     }
@@ -239,15 +253,15 @@ fn depthwise_body(g: &Geom, x: &[f32], w: &[f32], out: &mut [f32]) {
             let wv: [f32; 9] = [w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7], w[8]];
             for (i, o) in orow[all_lo..all_hi].iter_mut().enumerate() {
                 let mut acc = *o;
-                acc = wv[0].mul_add(a0[i], acc);
-                acc = wv[1].mul_add(a1[i], acc);
-                acc = wv[2].mul_add(a2[i], acc);
-                acc = wv[3].mul_add(b0[i], acc);
-                acc = wv[4].mul_add(b1[i], acc);
-                acc = wv[5].mul_add(b2[i], acc);
-                acc = wv[6].mul_add(c0[i], acc);
-                acc = wv[7].mul_add(c1[i], acc);
-                acc = wv[8].mul_add(c2[i], acc);
+                acc = fmadd::<FMA>(wv[0], a0[i], acc);
+                acc = fmadd::<FMA>(wv[1], a1[i], acc);
+                acc = fmadd::<FMA>(wv[2], a2[i], acc);
+                acc = fmadd::<FMA>(wv[3], b0[i], acc);
+                acc = fmadd::<FMA>(wv[4], b1[i], acc);
+                acc = fmadd::<FMA>(wv[5], b2[i], acc);
+                acc = fmadd::<FMA>(wv[6], c0[i], acc);
+                acc = fmadd::<FMA>(wv[7], c1[i], acc);
+                acc = fmadd::<FMA>(wv[8], c2[i], acc);
                 *o = acc;
             }
         }
@@ -268,7 +282,7 @@ fn depthwise_body(g: &Geom, x: &[f32], w: &[f32], out: &mut [f32]) {
                     &xrow[base + 2..base + 2 + n],
                 );
                 for (((o, &p), &q), &r) in orow[all_lo..all_hi].iter_mut().zip(x0).zip(x1).zip(x2) {
-                    *o += w0.mul_add(p, w1.mul_add(q, w2 * r));
+                    *o += fmadd::<FMA>(w0, p, fmadd::<FMA>(w1, q, w2 * r));
                 }
             }
             for (e, &(lo, hi)) in ranges.iter().enumerate() {
@@ -302,6 +316,64 @@ fn depthwise_body(g: &Geom, x: &[f32], w: &[f32], out: &mut [f32]) {
     }
 }
 
+/// A 3x3, stride-1 depthwise channel through a zero-padded copy of the plane whose rows are
+/// wide enough that every output row is a whole number of 8-lane vectors: the inner loop has
+/// no borders and no remainder.
+#[inline(always)]
+fn depthwise3x3_padded<const FMA: bool>(g: &Geom, x: &[f32], w: &[f32], out: &mut [f32]) {
+    let (h, iw) = (g.input[1], g.input[2]);
+    let (oh, ow) = (g.output[1], g.output[2]);
+    let (ph, pw) = (g.padding[1], g.padding[2]);
+    let ow_r = ow.div_ceil(8) * 8;
+    let width = ow_r + 2;
+    let rows = oh + 2;
+    let mut plane = vec![0.0f32; rows * width];
+    for r in 0..rows {
+        let Some(src_r) = (r as isize - ph as isize)
+            .try_into()
+            .ok()
+            .filter(|&v: &usize| v < h)
+        else {
+            continue;
+        };
+        let n = iw.min(width.saturating_sub(pw));
+        plane[r * width + pw..r * width + pw + n].copy_from_slice(&x[src_r * iw..src_r * iw + n]);
+    }
+    let wv: [f32; 9] = [w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7], w[8]];
+    let mut acc = vec![0.0f32; ow_r];
+    for y in 0..oh {
+        let r0 = &plane[y * width..y * width + width];
+        let r1 = &plane[(y + 1) * width..(y + 1) * width + width];
+        let r2 = &plane[(y + 2) * width..(y + 2) * width + width];
+        // Nine shifted views of exactly `ow_r` elements: no bounds checks in the loop.
+        let taps: [&[f32]; 9] = [
+            &r0[..ow_r],
+            &r0[1..ow_r + 1],
+            &r0[2..ow_r + 2],
+            &r1[..ow_r],
+            &r1[1..ow_r + 1],
+            &r1[2..ow_r + 2],
+            &r2[..ow_r],
+            &r2[1..ow_r + 1],
+            &r2[2..ow_r + 2],
+        ];
+        for (c, a) in acc.chunks_exact_mut(8).enumerate() {
+            let a: &mut [f32; 8] = a.try_into().expect("8 lanes");
+            let mut v = [0.0f32; 8];
+            for (k, t) in taps.iter().enumerate() {
+                let t: &[f32; 8] = t[c * 8..c * 8 + 8].try_into().expect("8 lanes");
+                for l in 0..8 {
+                    v[l] = fmadd::<FMA>(wv[k], t[l], v[l]);
+                }
+            }
+            *a = v;
+        }
+        for (o, a) in out[y * ow..(y + 1) * ow].iter_mut().zip(&acc) {
+            *o += a;
+        }
+    }
+}
+
 fn depthwise_generic(g: &Geom, x: &[f32], w: &[f32], out: &mut [f32]) {
     let ow = g.output[2];
     let s = g.stride[2];
@@ -324,4 +396,129 @@ fn depthwise_generic(g: &Geom, x: &[f32], w: &[f32], out: &mut [f32]) {
             }
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn geom(
+        input: [usize; 3],
+        kernel: [usize; 3],
+        stride: [usize; 3],
+        padding: [usize; 3],
+        dilation: [usize; 3],
+    ) -> Geom {
+        let mut output = [0; 3];
+        for a in 0..3 {
+            output[a] =
+                (input[a] + 2 * padding[a] - dilation[a] * (kernel[a] - 1) - 1) / stride[a] + 1;
+        }
+        Geom {
+            channels: 1,
+            input,
+            output,
+            kernel,
+            stride,
+            padding,
+            dilation,
+        }
+    }
+
+    /// Direct single-channel convolution.
+    fn reference(g: &Geom, x: &[f32], w: &[f32]) -> Vec<f32> {
+        let mut out = Vec::new();
+        for z in 0..g.output[0] {
+            for y in 0..g.output[1] {
+                for xx in 0..g.output[2] {
+                    let mut acc = 0.0f64;
+                    for a in 0..g.kernel[0] {
+                        for b in 0..g.kernel[1] {
+                            for c in 0..g.kernel[2] {
+                                let (Some(i), Some(j), Some(k)) =
+                                    (g.source(0, z, a), g.source(1, y, b), g.source(2, xx, c))
+                                else {
+                                    continue;
+                                };
+                                let wv = w[(a * g.kernel[1] + b) * g.kernel[2] + c];
+                                acc += f64::from(wv)
+                                    * f64::from(x[(i * g.input[1] + j) * g.input[2] + k]);
+                            }
+                        }
+                    }
+                    out.push(acc as f32);
+                }
+            }
+        }
+        out
+    }
+
+    fn geoms() -> Vec<Geom> {
+        vec![
+            geom([1, 7, 9], [1, 3, 3], [1, 1, 1], [0, 1, 1], [1, 1, 1]),
+            geom([1, 5, 17], [1, 3, 3], [1, 1, 1], [0, 2, 0], [1, 1, 1]),
+            geom([1, 8, 7], [1, 3, 3], [1, 2, 2], [0, 1, 1], [1, 1, 1]),
+            geom([1, 8, 8], [1, 3, 3], [1, 1, 1], [0, 2, 2], [1, 2, 2]),
+            geom([1, 6, 9], [1, 5, 5], [1, 1, 1], [0, 2, 2], [1, 1, 1]),
+            geom([1, 1, 12], [1, 1, 3], [1, 1, 2], [0, 0, 1], [1, 1, 1]),
+            geom([3, 4, 5], [2, 3, 3], [1, 1, 1], [1, 1, 1], [1, 1, 1]),
+            geom([1, 6, 6], [1, 3, 3], [1, 2, 1], [0, 1, 1], [1, 1, 1]),
+        ]
+    }
+
+    fn data(n: usize, seed: usize) -> Vec<f32> {
+        (0..n)
+            .map(|i| (((i * 31 + seed * 17) % 23) as f32 - 11.0) / 7.0)
+            .collect()
+    }
+
+    #[test]
+    fn depthwise_paths_match_the_direct_convolution() {
+        for (i, g) in geoms().iter().enumerate() {
+            let x = data(g.input_len(), i);
+            let w = data(g.kernel_len(), i + 5);
+            let r = reference(g, &x, &w);
+            let mut portable = vec![0.0f32; g.output_len()];
+            depthwise_body::<false>(g, &x, &w, &mut portable);
+            let mut dispatched = vec![0.0f32; g.output_len()];
+            depthwise_channel(g, &x, &w, &mut dispatched);
+            for (k, want) in r.iter().enumerate() {
+                assert!(
+                    (portable[k] - want).abs() < 1e-4,
+                    "portable, geometry {i}, element {k}"
+                );
+                assert!(
+                    (dispatched[k] - want).abs() < 1e-4,
+                    "dispatched, geometry {i}, element {k}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn col2im_is_the_adjoint_of_im2col() {
+        for (i, g) in geoms().iter().enumerate() {
+            let g = Geom { channels: 2, ..*g };
+            let x = data(g.channels * g.input_len(), i);
+            let c = data(g.rows() * g.output_len(), i + 3);
+            let mut cols = vec![f32::NAN; g.rows() * g.output_len()];
+            im2col(&g, &x, &mut cols);
+            let mut back = vec![0.0f32; x.len()];
+            col2im(&g, &c, &mut back);
+            let lhs: f64 = cols
+                .iter()
+                .zip(&c)
+                .map(|(a, b)| f64::from(*a) * f64::from(*b))
+                .sum();
+            let rhs: f64 = x
+                .iter()
+                .zip(&back)
+                .map(|(a, b)| f64::from(*a) * f64::from(*b))
+                .sum();
+            assert!(
+                (lhs - rhs).abs() < 1e-3 * (1.0 + lhs.abs()),
+                "geometry {i}: {lhs} vs {rhs}"
+            );
+        }
+    }
 }

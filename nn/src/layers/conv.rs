@@ -215,7 +215,11 @@ macro_rules! conv_layer {
 
             /// Kernel size per spatial dimension.
             pub fn kernel_size(&self) -> Vec<usize> {
-                self.weight.shape()[2..].to_vec()
+                self.weight
+                    .shape()
+                    .get(2..)
+                    .map(<[usize]>::to_vec)
+                    .unwrap_or_default()
             }
         }
 

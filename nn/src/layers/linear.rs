@@ -65,12 +65,12 @@ impl Linear {
 
     /// `in_features`.
     pub fn in_features(&self) -> usize {
-        self.weight.shape()[1]
+        self.weight.shape().get(1).copied().unwrap_or(0)
     }
 
     /// `out_features`.
     pub fn out_features(&self) -> usize {
-        self.weight.shape()[0]
+        self.weight.shape().first().copied().unwrap_or(0)
     }
 }
 

@@ -241,6 +241,23 @@ pub trait Module: Any + Send + ModuleCast {
         }
     }
 
+    /// The model's parameters and buffers by dotted name (`state_dict()`), in PyTorch's order.
+    fn state_dict(&self) -> crate::StateDict {
+        crate::state_dict::state_dict(self.as_module())
+    }
+
+    /// Copies a state dict into the model (`load_state_dict(sd, strict)`). Shapes must match;
+    /// with `strict`, missing and unexpected keys are errors too. Every problem is reported in
+    /// one [`NnError::StateDict`] and the model is left unchanged on error; a non-strict load
+    /// returns the keys it skipped.
+    fn load_state_dict(
+        &mut self,
+        sd: &crate::StateDict,
+        strict: bool,
+    ) -> Result<crate::LoadReport> {
+        crate::state_dict::load_state_dict(self.as_module(), sd, strict)
+    }
+
     /// Calls `f` on every module of the tree with its dotted path, parents before children.
     fn visit_mut(&mut self, f: &mut dyn FnMut(&str, &mut dyn Module)) {
         visit_modules_mut(self.as_module_mut(), String::new(), f);

@@ -98,12 +98,28 @@ impl Tensor {
                 Some(node) => {
                     let needs: Vec<bool> = node.inputs.iter().map(Tensor::requires_grad).collect();
                     let input_grads = (node.backward)(&g, &needs);
+                    if input_grads.len() != node.inputs.len() {
+                        return Err(NnError::bad_arg(
+                            node.op,
+                            format!(
+                                "backward returned {} gradients for {} inputs",
+                                input_grads.len(),
+                                node.inputs.len()
+                            ),
+                        ));
+                    }
                     for ((input, ig), need) in node.inputs.iter().zip(input_grads).zip(needs) {
                         let Some(ig) = ig else { continue };
                         if !need {
                             continue;
                         }
-                        debug_assert_eq!(ig.shape(), input.shape().as_slice(), "{}", node.op);
+                        let shape = input.shape();
+                        if ig.shape() != shape.as_slice() {
+                            return Err(NnError::bad_arg(
+                                node.op,
+                                format!("backward returned a gradient of shape {:?} for an input of shape {shape:?}", ig.shape()),
+                            ));
+                        }
                         match grads.get_mut(&input.key()) {
                             Some(acc) => *acc += &ig,
                             None => {

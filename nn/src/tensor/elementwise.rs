@@ -171,7 +171,7 @@ impl Tensor {
         self.unary("pow", move |x| x.powf(p), move |x, _| p * x.powf(p - 1.0))
     }
 
-    /// `max(self, 0)` (`torch.relu`); the gradient at 0 is 0, as PyTorch's.
+    /// `max(self, 0)` (`torch.relu`); NaN stays NaN and the gradient at 0 is 0, as PyTorch's.
     pub fn relu(&self) -> Tensor {
         self.unary(
             "relu",
@@ -210,7 +210,7 @@ impl Tensor {
     pub fn clamp(&self, min: f32, max: f32) -> Tensor {
         self.unary(
             "clamp",
-            move |x| x.max(min).min(max),
+            move |x| crate::functional::clip(x, min, max),
             move |x, _| if x >= min && x <= max { 1.0 } else { 0.0 },
         )
     }

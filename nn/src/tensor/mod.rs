@@ -153,9 +153,24 @@ impl Tensor {
         Tensor::new(ArrayD::from_shape_vec(IxDyn(shape), v).expect("count matches shape"))
     }
 
-    /// Builds the result of an operation: records a graph node when grad mode is on and an input
-    /// requires grad. Every differentiable operation goes through here.
-    pub(crate) fn from_op(
+    /// Builds the result of a differentiable operation (`torch.autograd.Function`): `data` is the
+    /// forward result computed from `inputs`; `backward(grad_out, needs)` returns one gradient
+    /// per input, each of that input's shape, or `None` (always allowed, and expected where
+    /// `needs[i]` is false). A graph node is recorded only when grad mode is on and an input
+    /// requires grad. Every operation of this crate goes through here, which is the one place a
+    /// graph tracer can hook; other crates use it for their own ops (fake quantization ...).
+    /// A backward that returns the wrong number or shapes of gradients makes
+    /// [`Tensor::backward`] fail with an error naming `op`.
+    ///
+    /// ```
+    /// use nn::Tensor;
+    /// // y = 3x with a hand-written gradient.
+    /// let x = Tensor::parameter(ndarray::arr1(&[1.0f32, 2.0]).into_dyn());
+    /// let y = Tensor::from_op("triple", &[&x], x.data().mapv(|v| 3.0 * v), |g, _| vec![Some(g * 3.0)]);
+    /// y.sum().backward().unwrap();
+    /// assert_eq!(x.grad().unwrap().as_slice().unwrap(), &[3.0, 3.0]);
+    /// ```
+    pub fn from_op(
         op: &'static str,
         inputs: &[&Tensor],
         data: ArrayD<f32>,
