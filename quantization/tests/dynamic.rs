@@ -445,3 +445,55 @@ fn derived_models_are_converted_by_field_name() {
     assert_eq!(m.get_submodule("keep").unwrap().type_name(), "Linear");
     assert!(max_diff(&run(&mut m, &x), &float_y) < 0.015);
 }
+
+/// An encoder-head model: `nn::LSTM` then `nn::Linear` on the last output step.
+#[derive(nn::Module)]
+struct Encoder {
+    rnn: nn::Child,
+    head: nn::Child,
+    training: bool,
+}
+
+impl nn::Forward for Encoder {
+    fn forward_impl(&mut self, x: Value) -> nn::Result<Value> {
+        let out = self.rnn.forward(x)?.into_tuple("Encoder")?;
+        let y = out[0].as_float().expect("output").clone();
+        let last = y.narrow(0, y.shape()[0] - 1, 1)?.squeeze_dim(0)?;
+        self.head.forward(Value::Float(last))
+    }
+}
+
+#[test]
+fn the_default_spec_converts_nn_lstm_models() {
+    let (mut m, x) = qnnpack(|| {
+        nn::manual_seed(9);
+        let rnn =
+            nn::LSTM::new(nn::RnnConfig::new(5, 8).num_layers(2).bidirectional(true)).unwrap();
+        let m = Encoder {
+            rnn: nn::Child::new(rnn),
+            head: nn::Child::new(Linear::new(16, 3, true)),
+            training: true,
+        };
+        (m, input(&mut Lcg(13), &[6, 2, 5]))
+    });
+    let float_y = nn::no_grad(|| run(&mut m, &x));
+    let swapped =
+        qnnpack(|| quantize_dynamic(&mut m, &DynamicSpec::Default, WeightDType::QInt8)).unwrap();
+    let to: Vec<_> = swapped
+        .iter()
+        .map(|s| (s.path.as_str(), s.to.as_str()))
+        .collect();
+    assert_eq!(
+        to,
+        [
+            ("rnn", "DynamicQuantizedLSTM"),
+            ("head", "DynamicQuantizedLinear")
+        ]
+    );
+    let y = run(&mut m, &x);
+    assert!(max_diff(&y, &float_y) < 0.02, "{}", max_diff(&y, &float_y));
+    assert_eq!(
+        m.get_submodule("rnn").unwrap().repr(),
+        "DynamicQuantizedLSTM(5, 8, num_layers=2, bidirectional=True)"
+    );
+}

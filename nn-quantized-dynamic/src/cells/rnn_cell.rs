@@ -48,10 +48,10 @@ impl RNNCell {
         })
     }
 
-    /// `RNNCell.from_float(mod)`: a module whose class name is `RNNCell`; the nonlinearity is
-    /// read from its printed form (`nonlinearity=relu`, tanh otherwise).
+    /// `RNNCell.from_float(mod)`: `nn::RNNCell`, or any module whose class name is `RNNCell`
+    /// (the nonlinearity then read from its printed form, `nonlinearity=relu`, tanh otherwise).
     pub fn from_float(float: &dyn Module, quantizer: &dyn WeightQuantizer) -> Result<RNNCell> {
-        let nonlinearity = if float.extra_repr().contains("nonlinearity=relu") {
+        let nonlinearity = if crate::rnn::float::relu_cell(float) {
             Nonlinearity::Relu
         } else {
             Nonlinearity::Tanh

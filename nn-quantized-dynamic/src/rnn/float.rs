@@ -1,10 +1,10 @@
 //! Reading a float recurrent module (`nn.LSTM`, `nn.GRU`, `nn.LSTMCell` ...) through the
-//! [`nn::Module`] interface: its parameters by PyTorch name and its printed options.
+//! [`nn::Module`] interface: its parameters by PyTorch name and its options.
 //!
-//! The sizes come from the parameter shapes, the layer count and directions from the parameter
-//! names, `batch_first` and `nonlinearity` from the module's printed form (`extra_repr`, as
-//! PyTorch prints it). Any module with PyTorch's class name, parameter names and printed form
-//! converts.
+//! `nn`'s own modules give their options directly. Any other module with PyTorch's class name
+//! and parameter names converts too: the sizes come from the parameter shapes, the layer count
+//! and directions from the parameter names, `batch_first` and `nonlinearity` from the printed
+//! form (`extra_repr`, as PyTorch prints it).
 
 use std::collections::BTreeMap;
 
@@ -71,6 +71,18 @@ pub(crate) fn rnn_options(
             reason: "LSTM with projections (proj_size > 0) is not supported, as in PyTorch".into(),
         });
     }
+    let config = match mode {
+        RnnMode::Lstm => float.downcast_ref::<nn::LSTM>().map(|m| &m.0.config),
+        RnnMode::Gru => float.downcast_ref::<nn::GRU>().map(|m| &m.0.config),
+    };
+    if let Some(c) = config {
+        return Ok(RnnOptions::new(c.input_size, c.hidden_size)
+            .num_layers(c.num_layers)
+            .bias(c.bias)
+            .batch_first(c.batch_first)
+            .dropout(c.dropout as f32)
+            .bidirectional(c.bidirectional));
+    }
     let input_size = dim_of(module, params, "weight_ih_l0", 1)?;
     let hidden_size = dim_of(module, params, "weight_hh_l0", 1)?;
     let num_layers = (0..)
@@ -82,4 +94,13 @@ pub(crate) fn rnn_options(
         .bias(params.contains_key("bias_ih_l0"))
         .batch_first(repr.contains("batch_first=True"))
         .bidirectional(params.contains_key("weight_ih_l0_reverse")))
+}
+
+/// True if a float `RNNCell` uses relu: `nn`'s cell says so directly, others by their printed
+/// form (`nonlinearity=relu`).
+pub(crate) fn relu_cell(float: &dyn Module) -> bool {
+    match float.downcast_ref::<nn::RNNCell>() {
+        Some(c) => c.0.kind == nn::functional::CellKind::RnnRelu,
+        None => float.extra_repr().contains("nonlinearity=relu"),
+    }
 }

@@ -46,8 +46,9 @@ impl GRU {
         })
     }
 
-    /// `GRU.from_float(mod)`: any module whose class name is `GRU` with PyTorch's parameter
-    /// names; sizes come from the parameter shapes, `batch_first` from its printed form.
+    /// `GRU.from_float(mod)`: `nn::GRU` (options from its config), or any module whose
+    /// class name is `GRU` with PyTorch's parameter names (sizes from the parameter shapes,
+    /// `batch_first` from its printed form).
     pub fn from_float(float: &dyn Module, quantizer: &dyn WeightQuantizer) -> Result<GRU> {
         let params = parameters_of(MODE.module_name(), float, MODE.name())?;
         let options = rnn_options(MODE, float, &params)?;

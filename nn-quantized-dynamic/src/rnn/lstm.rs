@@ -54,8 +54,9 @@ impl LSTM {
         })
     }
 
-    /// `LSTM.from_float(mod)`: any module whose class name is `LSTM` with PyTorch's parameter
-    /// names; sizes come from the parameter shapes, `batch_first` from its printed form.
+    /// `LSTM.from_float(mod)`: `nn::LSTM` (options from its config), or any module whose
+    /// class name is `LSTM` with PyTorch's parameter names (sizes from the parameter shapes,
+    /// `batch_first` from its printed form).
     pub fn from_float(float: &dyn Module, quantizer: &dyn WeightQuantizer) -> Result<LSTM> {
         let params = parameters_of(MODE.module_name(), float, MODE.name())?;
         let options = rnn_options(MODE, float, &params)?;

@@ -1,16 +1,12 @@
-//! The suite's LSTM rows: dynamic (qint8 weights, `quantize_dynamic`'s default qconfig) on each
-//! engine through `nn-quantized-dynamic`, and fp32.
-//!
-//! `nn` has no float LSTM yet, so the fp32 row is the same algorithm on float products: the
-//! input-to-hidden product of the whole sequence as one `nn::functional::linear` call, then per
-//! step the hidden-to-hidden product and the same cell equations
-//! (`nn_quantized_dynamic::equations::lstm_update`).
+//! The suite's LSTM rows: fp32 through `nn::LSTM` (without autograd, as the baseline runs under
+//! `torch.no_grad()`), dynamic (qint8 weights, `quantize_dynamic`'s default qconfig) on each
+//! engine through `nn-quantized-dynamic`.
 
 use std::collections::BTreeMap;
 
-use ndarray::{Array3, ArrayD, IxDyn};
-use nn::Tensor;
-use nn_quantized_dynamic::{equations, RnnOptions, LSTM};
+use ndarray::{Array3, ArrayD};
+use nn::{Module, Tensor, Value};
+use nn_quantized_dynamic::{RnnOptions, LSTM};
 
 use super::timing::{time_per_call, Row};
 use super::Options;
@@ -36,40 +32,6 @@ fn weights(input: usize, hidden: usize) -> BTreeMap<String, ArrayD<f32>> {
     .collect()
 }
 
-/// One float LSTM layer from a zero state.
-fn float_lstm(
-    x: &Tensor,
-    p: &[Tensor; 4],
-    seq: usize,
-    batch: usize,
-    hidden: usize,
-) -> Result<Vec<f32>, String> {
-    let [w_ih, w_hh, b_ih, b_hh] = p;
-    let flat = x.reshape(&[(seq * batch) as isize, -1]).map_err(err)?;
-    let proj = nn::functional::linear(&flat, w_ih, Some(b_ih))
-        .map_err(err)?
-        .to_vec();
-    let (mut h, mut c) = (vec![0.0f32; batch * hidden], vec![0.0f32; batch * hidden]);
-    let mut out = Vec::with_capacity(seq * batch * hidden);
-    let step = batch * 4 * hidden;
-    for t in 0..seq {
-        let ht =
-            Tensor::new(ArrayD::from_shape_vec(IxDyn(&[batch, hidden]), h.clone()).map_err(err)?);
-        let mut hh = nn::functional::linear(&ht, w_hh, Some(b_hh))
-            .map_err(err)?
-            .to_vec();
-        equations::lstm_update(
-            &mut hh,
-            &proj[t * step..(t + 1) * step],
-            &mut h,
-            &mut c,
-            hidden,
-        );
-        out.extend_from_slice(&h);
-    }
-    Ok(out)
-}
-
 /// The LSTM rows.
 pub fn rows(opts: &Options, emit: &mut dyn FnMut(Result<Row, String>)) {
     for &(seq, batch, input, hidden) in LSTM_SIZES {
@@ -87,17 +49,23 @@ pub fn rows(opts: &Options, emit: &mut dyn FnMut(Result<Row, String>)) {
         let sd = weights(input, hidden);
         let x = Tensor::randn(&[seq, batch, input]);
         if opts.keep("lstm", "fp32", &shape) {
-            let p = ["weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"]
-                .map(|n| Tensor::new(sd[n].clone()));
-            emit(float_lstm(&x, &p, seq, batch, hidden).map(|_| {
-                row(
+            let r = (|| -> Result<Row, String> {
+                let mut m = nn::LSTM::new(nn::RnnConfig::new(input, hidden)).map_err(err)?;
+                for (name, p) in m.local_parameters() {
+                    p.set_data(sd[&name].clone()).map_err(err)?;
+                }
+                m.eval();
+                let _guard = nn::NoGradGuard::new();
+                m.forward(Value::Float(x.clone())).map_err(err)?;
+                Ok(row(
                     "fp32",
                     "fp32",
                     time_per_call(opts.min_time, || {
-                        let _ = float_lstm(&x, &p, seq, batch, hidden);
+                        let _ = m.forward(Value::Float(x.clone()));
                     }),
-                )
-            }));
+                ))
+            })();
+            emit(r.map_err(|e| format!("lstm {shape} fp32: {e}")));
         }
         if !opts.keep("lstm", "dynamic", &shape) {
             continue;
