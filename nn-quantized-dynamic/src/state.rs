@@ -1,5 +1,6 @@
-//! [`FloatWeights`]: float parameters by PyTorch name (a state dict), the input of the
-//! `from_state_dict` constructors, and reading them from a float module's parameters.
+//! [`FloatWeights`]: float parameters by PyTorch name (a state dict: `nn::StateDict`, or a map
+//! of arrays), the input of the `from_state_dict` constructors; and reading them from a float
+//! module's parameters.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -36,6 +37,20 @@ impl FloatWeights for HashMap<String, ArrayD<f32>> {
         let mut v: Vec<String> = self.keys().cloned().collect();
         v.sort();
         v
+    }
+}
+
+impl FloatWeights for nn::StateDict {
+    /// The float32 entry `name` (an int64 entry is not a weight and is not returned).
+    fn tensor(&self, name: &str) -> Option<ArrayViewD<'_, f32>> {
+        match self.get(name) {
+            Some(nn::StateTensor::F32(a)) => Some(a.view()),
+            _ => None,
+        }
+    }
+
+    fn names(&self) -> Vec<String> {
+        self.keys().into_iter().map(str::to_string).collect()
     }
 }
 

@@ -244,3 +244,39 @@ fn linear_from_nn_keeps_outputs() {
         }
     }
 }
+
+#[test]
+fn a_float_models_state_dict_builds_the_same_module() {
+    let config = RnnConfig::new(4, 6).num_layers(2).bidirectional(true);
+    let (float, from_float) = pair(
+        qtensor::Engine::Qnnpack,
+        7,
+        || nn::GRU::new(config.clone()).unwrap(),
+        |f| GRU::from_float(f, &TestQuantizer::PerTensor),
+    );
+    let mut outer = nn::Sequential::new();
+    outer.push_named("rnn", Box::new(float)).unwrap();
+    let sd = outer.state_dict().sub("rnn");
+    let opts = RnnOptions::new(4, 6).num_layers(2).bidirectional(true);
+    let from_sd = with_engine(qtensor::Engine::Qnnpack, || {
+        GRU::from_state_dict(opts, &sd, &TestQuantizer::PerTensor)
+    })
+    .unwrap();
+    let x = tensor(&mut Lcg::new(1), &[3, 2, 4], 1.0)
+        .to_array()
+        .into_dimensionality()
+        .unwrap();
+    assert_eq!(
+        from_float.unwrap().run(x.view(), None).unwrap(),
+        from_sd.run(x.view(), None).unwrap()
+    );
+    // The whole model's dict has prefixed names: every one is unexpected, and named.
+    let e = GRU::from_state_dict(opts, &outer.state_dict(), &TestQuantizer::PerTensor).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            nn_quantized_dynamic::DynamicError::UnexpectedWeights { .. }
+        ),
+        "{e}"
+    );
+}

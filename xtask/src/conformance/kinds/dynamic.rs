@@ -211,22 +211,16 @@ pub fn rnn_cell(case: &Case) -> Result<Verdict, String> {
     Ok(c.finish())
 }
 
-/// Loads the fixture's state dict into the model's parameters by dotted name; every parameter
-/// must be given, with its shape.
-fn load(model: &dyn Module, sd: &BTreeMap<String, ArrayD<f32>>) -> Result<(), String> {
-    let params = model.named_parameters();
-    if params.len() != sd.len() {
-        return Err(format!(
-            "the model has {} parameters, the state dict {}",
-            params.len(),
-            sd.len()
-        ));
+/// Loads the fixture's state dict into the model (`load_state_dict(sd, strict=True)`).
+fn load(model: &mut dyn Module, sd: &BTreeMap<String, ArrayD<f32>>) -> Result<(), String> {
+    let mut dict = nn::StateDict::new();
+    for (k, v) in sd {
+        dict.insert(k.clone(), nn::StateTensor::F32(v.clone()));
     }
-    for (name, t) in params {
-        let v = sd.get(&name).ok_or(format!("state dict lacks '{name}'"))?;
-        t.set_data(v.clone()).map_err(|e| format!("{name}: {e}"))?;
-    }
-    Ok(())
+    model
+        .load_state_dict(&dict, true)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
 }
 
 /// `e2e_dynamic`: the MLP `Linear(s0, s1), ReLU, Linear(s1, s2)`; its float output, then
@@ -245,7 +239,7 @@ pub fn e2e(case: &Case) -> Result<Verdict, String> {
         .with(nn::Linear::new(s0, s1, true))
         .with(nn::ReLU::new())
         .with(nn::Linear::new(s1, s2, true));
-    load(&model, &state_dict(case)?)?;
+    load(&mut model, &state_dict(case)?)?;
     model.eval();
     let x = case.input("x")?.to_f32()?;
     let run = |m: &mut nn::Sequential| -> Result<ArrayD<f32>, String> {
