@@ -5,10 +5,11 @@
 //! | PyTorch | here |
 //! |---|---|
 //! | `nn.quantized.dynamic.Linear` | [`Linear`] |
+//! | `nn.intrinsic.quantized.dynamic.LinearReLU` | [`LinearReLU`] |
 //! | `nn.quantized.dynamic.LSTM`, `GRU` | [`LSTM`], [`GRU`] (options in [`RnnOptions`]) |
 //! | `nn.quantized.dynamic.LSTMCell`, `GRUCell`, `RNNCell` | [`LSTMCell`], [`GRUCell`], [`RNNCell`] |
-//! | `Module.from_float(mod)` with `mod.qconfig.weight` | `from_float(&float, &quantizer)` with a [`WeightQuantizer`] (`quantization::QConfig` is one) |
-//! | a float module's `state_dict()` (`weight_ih_l0`, `bias_hh_l0_reverse`, ...) | `from_state_dict(options, &weights, &quantizer)` over [`FloatWeights`] |
+//! | `Module.from_float(mod)` with `mod.qconfig.weight` | `from_float(&float, &quantizer)` from `nn::Linear`, `nn::LSTM`, `nn::GRU`, `nn::LSTMCell`, `nn::GRUCell`, `nn::RNNCell` (or any module with PyTorch's class and parameter names), with a [`WeightQuantizer`] (`quantization::QConfig` is one) |
+//! | a float module's `state_dict()` (`weight_ih_l0`, `bias_hh_l0_reverse`, ...) | `from_state_dict(options, &weights, &quantizer)` over [`FloatWeights`] (`nn::StateDict`, maps of arrays) |
 //! | `torch.qint8` / `torch.float16` weights | [`WeightDType`], [`DynamicWeight`] |
 //! | the cell equations of ATen's `LSTMCell` / `GRUCell` / `SimpleCell` | [`equations`] |
 //!
@@ -32,7 +33,10 @@
 //! - Float16 weights run on both engines (PyTorch's fp16 linear is fbgemm-only).
 //! - `bias=False` recurrent modules are accepted (PyTorch's quantized LSTM requires biases).
 //! - `dropout` is stored but never applied: the modules are inference-only.
-//! - `PackedSequence` inputs are not supported.
+//! - `PackedSequence` inputs are not supported; recurrent inputs are batched (3-D, cells 2-D),
+//!   as PyTorch's dynamic modules require.
+//! - `sigmoid` / `tanh` are this crate's vectorized versions (within 3-4 ulp; ATen's Sleef ones
+//!   are within 1 ulp), so outputs can differ from PyTorch's in the last bits.
 //!
 //! ```
 //! use ndarray::Array2;
@@ -54,6 +58,7 @@ mod fp16;
 mod input;
 mod isa;
 mod linear;
+mod linear_relu;
 mod math;
 mod packed;
 mod rnn;
@@ -64,6 +69,7 @@ pub use cells::{GRUCell, LSTMCell, RNNCell};
 pub use equations::Nonlinearity;
 pub use error::{DynamicError, Result};
 pub use linear::Linear;
+pub use linear_relu::LinearReLU;
 pub use rnn::{GruOutput, LstmOutput, RnnMode, RnnOptions, GRU, LSTM};
 pub use state::FloatWeights;
 pub use weight::{DynamicWeight, Float16Weights, WeightDType, WeightQuantizer, FP16_MAX};

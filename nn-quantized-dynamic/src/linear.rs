@@ -95,23 +95,33 @@ impl Linear {
     ///
     /// Errors if the last dimension is not `in_features`, or on NaN / infinite input.
     pub fn run(&self, x: ArrayViewD<'_, f32>) -> Result<ArrayD<f32>> {
+        self.run_as(NAME, x, false)
+    }
+
+    /// [`Linear::run`] for `module`, with `max(0, .)` on the output if `relu`.
+    pub(crate) fn run_as(
+        &self,
+        module: &'static str,
+        x: ArrayViewD<'_, f32>,
+        relu: bool,
+    ) -> Result<ArrayD<f32>> {
         let k = self.in_features();
         if x.shape().last() != Some(&k) {
             return Err(DynamicError::InputShape {
-                module: NAME,
+                module,
                 expected: format!("(*, {k})"),
                 got: x.shape().to_vec(),
             });
         }
         let x = x.as_standard_layout();
         let data = x.as_slice().unwrap_or_default();
-        check_finite(NAME, "the input", data)?;
+        check_finite(module, "the input", data)?;
         let rows = data.len() / k.max(1);
-        let y = self.op.apply(NAME, data, rows, true)?;
+        let y = self.op.apply(module, data, rows, true, relu)?;
         let mut shape = x.shape().to_vec();
         *shape.last_mut().unwrap_or(&mut 0) = self.out_features();
         ArrayD::from_shape_vec(IxDyn(&shape), y).map_err(|e| DynamicError::InputShape {
-            module: NAME,
+            module,
             expected: e.to_string(),
             got: x.shape().to_vec(),
         })

@@ -112,14 +112,16 @@ impl LinearOp {
     }
 
     /// `x W^T + b` for `rows` rows of `x` (`rows * in_features` finite values, checked by the
-    /// caller). qint8: `x` is quantized per call from its own min / max (`reduce_range` as
-    /// PyTorch's dynamic modules pass it: fbgemm uses 0..=127, qnnpack ignores it).
+    /// caller), then `max(0, .)` if `relu`. qint8: `x` is quantized per call from its own min /
+    /// max (`reduce_range` as PyTorch's dynamic modules pass it: fbgemm uses 0..=127, qnnpack
+    /// ignores it).
     pub(crate) fn apply(
         &self,
         module: &'static str,
         x: &[f32],
         rows: usize,
         reduce_range: bool,
+        relu: bool,
     ) -> Result<Vec<f32>> {
         debug_assert_eq!(x.len(), rows * self.in_features);
         if rows == 0 {
@@ -134,7 +136,7 @@ impl LinearOp {
                         got: vec![x.len()],
                     }
                 })?;
-                let y = linear_dynamic(view.into_dyn(), p, reduce_range, false)
+                let y = linear_dynamic(view.into_dyn(), p, reduce_range, relu)
                     .map_err(|source| DynamicError::Op { module, source })?;
                 Ok(if y.is_standard_layout() {
                     y.into_raw_vec_and_offset().0
@@ -142,7 +144,13 @@ impl LinearOp {
                     y.iter().copied().collect()
                 })
             }
-            Kind::Float16(f) => Ok(f.apply(x, rows)),
+            Kind::Float16(f) => {
+                let mut y = f.apply(x, rows);
+                if relu {
+                    y.iter_mut().for_each(|v| *v = v.max(0.0));
+                }
+                Ok(y)
+            }
         }
     }
 }

@@ -290,3 +290,35 @@ fn float16_weights_saturate_at_the_largest_half() {
         vec![FP16_MAX, -FP16_MAX, 1.0]
     );
 }
+
+#[test]
+fn linear_relu_is_relu_of_the_linear_output() {
+    let mut rng = Lcg::new(12);
+    let x = rng.array(&[4, 9], -2.0, 2.0);
+    for engine in engines() {
+        for q in [
+            TestQuantizer::PerTensor,
+            TestQuantizer::PerChannel,
+            TestQuantizer::Float16,
+        ] {
+            let (fused, plain) = with_engine(engine, || {
+                nn::manual_seed(4);
+                let fused =
+                    nn_intrinsic::LinearReLU::new(nn::Linear::new(9, 7, true), nn::ReLU::new());
+                let d = nn_quantized_dynamic::LinearReLU::from_float(&fused, &q).unwrap();
+                let lin = fused.get(0).unwrap().downcast_ref::<nn::Linear>().unwrap();
+                (d, Linear::from_float(lin, &q).unwrap())
+            });
+            let want = plain.run(x.view()).unwrap().mapv(|v| v.max(0.0));
+            let got = fused.run(x.view()).unwrap();
+            assert_eq!(common::bits(&got), common::bits(&want), "{q:?} {engine}");
+            assert_eq!(fused.type_name(), "DynamicQuantizedLinearReLU");
+        }
+    }
+    let e = nn_quantized_dynamic::LinearReLU::from_float(
+        &nn::Linear::new(2, 2, true),
+        &TestQuantizer::PerTensor,
+    )
+    .unwrap_err();
+    assert!(matches!(e, DynamicError::FromFloat { .. }), "{e}");
+}

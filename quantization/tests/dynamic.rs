@@ -497,3 +497,42 @@ fn the_default_spec_converts_nn_lstm_models() {
         "DynamicQuantizedLSTM(5, 8, num_layers=2, bidirectional=True)"
     );
 }
+
+#[test]
+fn fused_linear_relu_becomes_a_dynamic_linear_relu() {
+    let mut rng = Lcg(14);
+    let fused = nn_intrinsic::LinearReLU::new(linear(&mut rng, 5, 4, true), ReLU::new());
+    let mut m = Sequential::new()
+        .with(fused)
+        .with(linear(&mut rng, 4, 2, true));
+    let x = input(&mut rng, &[3, 5]);
+    let float_hidden = run(m.get_submodule_mut("0").unwrap(), &x);
+    let swapped = qnnpack(|| {
+        quantize_dynamic(
+            &mut m,
+            &DynamicSpec::types(["LinearReLU"]),
+            WeightDType::QInt8,
+        )
+    })
+    .unwrap();
+    assert_eq!(swapped[0].to, "DynamicQuantizedLinearReLU");
+    assert_eq!(m.get_submodule("1").unwrap().type_name(), "Linear");
+    let hidden = run(m.get_submodule_mut("0").unwrap(), &x);
+    assert!(hidden.iter().all(|&v| v >= 0.0));
+    assert!(max_diff(&hidden, &float_hidden) < 0.015);
+
+    // Selecting only `Linear` leaves the fused module (and the Linear inside it) float.
+    let mut rng = Lcg(14);
+    let fused = nn_intrinsic::LinearReLU::new(linear(&mut rng, 5, 4, true), ReLU::new());
+    let mut m = Sequential::new()
+        .with(fused)
+        .with(linear(&mut rng, 4, 2, true));
+    let swapped =
+        qnnpack(|| quantize_dynamic(&mut m, &DynamicSpec::types(["Linear"]), WeightDType::QInt8))
+            .unwrap();
+    assert_eq!(
+        swapped.iter().map(|s| s.path.as_str()).collect::<Vec<_>>(),
+        ["1"]
+    );
+    assert_eq!(m.get_submodule("0.0").unwrap().type_name(), "Linear");
+}

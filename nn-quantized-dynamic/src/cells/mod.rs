@@ -145,8 +145,8 @@ impl CellCore {
         let xs = x.as_slice().unwrap_or_default();
         check_finite(self.module, "the input", xs)?;
         check_finite(self.module, "the hidden state", h)?;
-        let ih = self.ih.apply(self.module, xs, batch, REDUCE_RANGE)?;
-        let hh = self.hh.apply(self.module, h, batch, REDUCE_RANGE)?;
+        let ih = self.ih.apply(self.module, xs, batch, REDUCE_RANGE, false)?;
+        let hh = self.hh.apply(self.module, h, batch, REDUCE_RANGE, false)?;
         Ok((ih, hh))
     }
 

@@ -254,7 +254,8 @@ impl RnnCore {
             for d in 0..dn {
                 let idx = layer * dn + d;
                 let p = &self.dirs[idx];
-                let proj = p.ih.apply(module, &layer_in, seq * batch, REDUCE_RANGE)?;
+                let proj =
+                    p.ih.apply(module, &layer_in, seq * batch, REDUCE_RANGE, false)?;
                 let step_len = batch * p.ih.out_features();
                 let mut h = h_n
                     .index_axis(Axis(0), idx)
@@ -270,7 +271,7 @@ impl RnnCore {
                 for step in 0..seq {
                     let t = if d == 0 { step } else { seq - 1 - step };
                     let ih = &proj[t * step_len..(t + 1) * step_len];
-                    let mut hh = p.hh.apply(module, &h, batch, REDUCE_RANGE)?;
+                    let mut hh = p.hh.apply(module, &h, batch, REDUCE_RANGE, false)?;
                     match c.as_mut() {
                         Some(c) => lstm_update(&mut hh, ih, &mut h, c, hidden),
                         None => gru_update(&mut hh, ih, &mut h, hidden),

@@ -115,7 +115,7 @@ fn lookup<'a>(
 }
 
 /// Walks the tree with the inherited qconfig, converting every selected module of a mapped type
-/// (and not descending into it).
+/// (and not descending into it, nor into fused modules).
 fn plan_swaps(
     m: &dyn Module,
     path: &str,
@@ -134,6 +134,10 @@ fn plan_swaps(
             source: Box::new(source),
         })?;
         plan.push((path.to_string(), new));
+        return Ok(());
+    }
+    if nn_intrinsic::is_fused(m) {
+        // Fused modules are swapped as one unit or not at all (PyTorch's `_convert`).
         return Ok(());
     }
     for (name, child) in m.children() {

@@ -1,7 +1,9 @@
 //! The float -> dynamic module table (`get_default_dynamic_quant_module_mappings`).
 
 use nn::Module;
-use nn_quantized_dynamic::{DynamicError, GRUCell, LSTMCell, Linear, RNNCell, GRU, LSTM};
+use nn_quantized_dynamic::{
+    DynamicError, GRUCell, LSTMCell, Linear, LinearReLU, RNNCell, GRU, LSTM,
+};
 
 use crate::qconfig::QConfig;
 
@@ -25,6 +27,10 @@ fn linear(m: &dyn Module, qc: &QConfig) -> Result<Box<dyn Module>, DynamicError>
     }
 }
 
+fn linear_relu(m: &dyn Module, qc: &QConfig) -> Result<Box<dyn Module>, DynamicError> {
+    Ok(Box::new(LinearReLU::from_float(m, qc)?))
+}
+
 fn lstm(m: &dyn Module, qc: &QConfig) -> Result<Box<dyn Module>, DynamicError> {
     Ok(Box::new(LSTM::from_float(m, qc)?))
 }
@@ -46,10 +52,12 @@ fn rnn_cell(m: &dyn Module, qc: &QConfig) -> Result<Box<dyn Module>, DynamicErro
 }
 
 impl Default for DynamicMapping {
-    /// `Linear`, `LSTM`, `GRU`, `LSTMCell`, `GRUCell`, `RNNCell` to their dynamic modules.
+    /// `Linear`, fused `LinearReLU`, `LSTM`, `GRU`, `LSTMCell`, `GRUCell`, `RNNCell` to their
+    /// dynamic modules.
     fn default() -> Self {
-        let entries: [(&str, DynamicConverter); 6] = [
+        let entries: [(&str, DynamicConverter); 7] = [
             ("Linear", linear),
+            ("LinearReLU", linear_relu),
             ("LSTM", lstm),
             ("GRU", gru),
             ("LSTMCell", lstm_cell),
