@@ -10,7 +10,10 @@
 //! | `dtype=torch.qint8` / `torch.float16` | [`WeightDType`](nn_quantized_dynamic::WeightDType) |
 //!
 //! Rust has no `copy.deepcopy` of a module tree, so the conversion is in place
-//! (`inplace=True`); it is all-or-nothing: on error the model is unchanged.
+//! (`inplace=True`); it is all-or-nothing: on error the model is unchanged. Differences from
+//! PyTorch: a name key that matches no module is an error; only qint8 and float16 weights
+//! (no `quint8` / `quint4x2` embedding defaults); recurrent modules built from `nn`'s float ones
+//! (or any module with PyTorch's class and parameter names).
 
 mod convert;
 mod error;
