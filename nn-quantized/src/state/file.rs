@@ -143,6 +143,12 @@ fn encode(key: &str, value: &QStateTensor) -> (Vec<Stored>, TensorMeta) {
             };
             vec![main, scales, zero_points]
         }
+        QStateTensor::F16(a) => vec![stored(
+            key,
+            Dtype::F16,
+            a.shape(),
+            le_bytes(a.iter().copied(), half::f16::to_le_bytes),
+        )],
         QStateTensor::F32(a) => vec![stored(
             key,
             Dtype::F32,
@@ -184,7 +190,8 @@ impl QuantizedStateDict {
     ///   0-d) and `K.q_zero_point` (`I64`, 0-d); per-channel `K.q_per_channel_scales` (`F64`, one
     ///   per channel) and `K.q_per_channel_zero_points` (`I64`); per-channel with float qparams
     ///   (embeddings) the same two names as `F32`. The axis is in the metadata.
-    /// - float32 / float64 / int64 entries are stored as `F32` / `F64` / `I64` under their key.
+    /// - float16 / float32 / float64 / int64 entries are stored as `F16` / `F32` / `F64` / `I64`
+    ///   under their key.
     /// - `__metadata__` holds `format` (`"quantized-state"`), `format_version`, `engine` (the
     ///   engine current when saving, for information only: the state does not depend on it),
     ///   `tensors` (a JSON array, one object per entry in order: `name`, `dtype`, `scheme`,
@@ -354,6 +361,7 @@ fn storage_of(dtype: StateDType) -> Dtype {
         StateDType::QUInt8 => Dtype::U8,
         StateDType::QInt8 => Dtype::I8,
         StateDType::QInt32 => Dtype::I32,
+        StateDType::Float16 => Dtype::F16,
         StateDType::Float32 => Dtype::F32,
         StateDType::Float64 => Dtype::F64,
         StateDType::Int64 => Dtype::I64,
@@ -437,6 +445,7 @@ fn decode(
         }
         check_crc(t, &[&main])?;
         return Ok(match dtype {
+            StateDType::Float16 => QStateTensor::F16(array(&main, half::f16::from_le_bytes)?),
             StateDType::Float32 => QStateTensor::F32(array(&main, f32::from_le_bytes)?),
             StateDType::Float64 => QStateTensor::F64(array(&main, f64::from_le_bytes)?),
             _ => QStateTensor::I64(array(&main, i64::from_le_bytes)?),

@@ -15,6 +15,8 @@ pub enum StateDType {
     QInt8,
     /// `torch.qint32` values.
     QInt32,
+    /// float16 (weights of float16 dynamic modules).
+    Float16,
     /// float32 (biases, batch-norm statistics, float parameters).
     Float32,
     /// float64 (output scales, kept exactly).
@@ -25,10 +27,11 @@ pub enum StateDType {
 
 impl StateDType {
     /// Every element type, for parsing.
-    pub const ALL: [StateDType; 6] = [
+    pub const ALL: [StateDType; 7] = [
         StateDType::QUInt8,
         StateDType::QInt8,
         StateDType::QInt32,
+        StateDType::Float16,
         StateDType::Float32,
         StateDType::Float64,
         StateDType::Int64,
@@ -40,6 +43,7 @@ impl StateDType {
             StateDType::QUInt8 => "quint8",
             StateDType::QInt8 => "qint8",
             StateDType::QInt32 => "qint32",
+            StateDType::Float16 => "float16",
             StateDType::Float32 => "float32",
             StateDType::Float64 => "float64",
             StateDType::Int64 => "int64",
@@ -97,6 +101,8 @@ impl fmt::Display for TensorSpec {
 pub enum QStateTensor {
     /// A quantized tensor: integer values with their scale(s), zero point(s) and axis.
     Quantized(QTensor),
+    /// float16 values (float16 dynamic weights).
+    F16(ArrayD<half::f16>),
     /// float32 values.
     F32(ArrayD<f32>),
     /// float64 values (output scales).
@@ -132,6 +138,7 @@ impl QStateTensor {
     pub fn shape(&self) -> &[usize] {
         match self {
             QStateTensor::Quantized(q) => q.shape(),
+            QStateTensor::F16(a) => a.shape(),
             QStateTensor::F32(a) => a.shape(),
             QStateTensor::F64(a) => a.shape(),
             QStateTensor::I64(a) => a.shape(),
@@ -142,6 +149,7 @@ impl QStateTensor {
     pub fn dtype(&self) -> StateDType {
         match self {
             QStateTensor::Quantized(q) => StateDType::of_qdtype(q.dtype()),
+            QStateTensor::F16(_) => StateDType::Float16,
             QStateTensor::F32(_) => StateDType::Float32,
             QStateTensor::F64(_) => StateDType::Float64,
             QStateTensor::I64(_) => StateDType::Int64,
