@@ -19,11 +19,20 @@
 //! engine): the weights are packed again for the current engine, so outputs equal the saved
 //! model's bit for bit on the same engine. Everything is validated before anything changes.
 //!
+//! Architecture hyper-parameters (stride, padding, groups, `eps`, the `Quantize` dtype, RNN
+//! options ...) come from the model, as in PyTorch: they are not in the state. Modules are
+//! found through a registry of types (this crate's, the fused ones of `nn-intrinsic` and the
+//! dynamic ones of `nn-quantized-dynamic` register themselves); a quantized module type of
+//! your own must implement [`QuantizedState`] and call [`register_quantized_state`], or its
+//! state is not saved.
+//!
 //! Differences from PyTorch: output scales are stored as float64 (PyTorch writes float32
 //! tensors; float64 keeps them exact); quantized `Linear` stores `weight` / `bias` directly
-//! rather than under `_packed_params._packed_params`, and the embeddings `weight` rather than
-//! `_packed_params._packed_weight`; the files are safetensors, not pickles, and record module
-//! types, which are checked on load.
+//! rather than under `_packed_params._packed_params`, the embeddings `weight` rather than
+//! `_packed_params._packed_weight`, and the dynamic recurrent modules the float modules' names
+//! (`weight_ih_l0` ...) rather than `_all_weight_values.*`; quantized batch norms have no
+//! `num_batches_tracked`; the files are safetensors, not pickles, and record module types,
+//! which are checked on load.
 //!
 //! ```
 //! use nn::prelude::*;
