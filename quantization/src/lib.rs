@@ -6,6 +6,7 @@
 //! | `torch.ao.quantization.observer.*` | [`observer`] ([`Observer`] trait, one struct per class, [`ObserverSpec`]) |
 //! | `torch.ao.quantization.fake_quantize.*`, `_LearnableFakeQuantize` | [`fake_quantize`] |
 //! | `QConfig`, `default_qconfig`, `get_default_qconfig`, ... | [`qconfig`] |
+//! | `torch.fx`, `quantize_fx` (`prepare_fx`, `convert_fx` ...), `QConfigMapping` | [`fx`] |
 //!
 //! Observers and fake-quantize modules are plain stateful structs working on `ndarray` views;
 //! the module system wraps them. Every fallible call returns [`QuantError`].
@@ -48,6 +49,7 @@
 mod dtype;
 mod error;
 pub mod fake_quantize;
+pub mod fx;
 pub mod observer;
 pub mod qconfig;
 
