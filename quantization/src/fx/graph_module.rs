@@ -198,6 +198,27 @@ impl GraphModule {
         Ok(())
     }
 
+    /// Removes the submodule at `path` from its container and returns it; errors if there is
+    /// none there (only modules of the graph module's own containers can be removed).
+    pub fn take_submodule(&mut self, path: &str) -> Result<Box<dyn Module>> {
+        let (parent, name) = path.rsplit_once('.').unwrap_or(("", path));
+        let tree: Option<&mut ModuleTree> = if parent.is_empty() {
+            Some(&mut self.tree)
+        } else {
+            self.tree
+                .get_submodule_mut(parent)
+                .ok()
+                .and_then(|m| m.downcast_mut::<ModuleTree>())
+        };
+        let tree = tree.ok_or_else(|| FxError::Graph(format!("no container holds '{path}'")))?;
+        let i = tree
+            .children
+            .iter()
+            .position(|(n, _)| n == name)
+            .ok_or_else(|| FxError::Graph(format!("no submodule '{path}'")))?;
+        Ok(tree.children.remove(i).1)
+    }
+
     /// Removes the submodule at `path` from its container (`delete_submodule`); true if it was
     /// there. Only modules of the graph module's own containers can be removed.
     pub fn delete_submodule(&mut self, path: &str) -> bool {

@@ -6,6 +6,8 @@
 //! |---|---|
 //! | `torch.fx.Graph`, `Node`, `node.op` / `target` / `args` / `kwargs` | [`Graph`], [`Node`], [`OpCode`], [`Target`], [`Arg`] |
 //! | `torch.fx.GraphModule` | [`GraphModule`] |
+//! | `QConfigMapping`, `qconfig_dict`, `get_default_qconfig_mapping`, `get_default_qat_qconfig_mapping` | [`QConfigMapping`], [`QConfigDict`], [`get_default_qconfig_mapping`], [`get_default_qat_qconfig_mapping`] |
+//! | `fuse_fx`, `prepare_fx`, `convert_fx` | [`fuse_fx`], [`prepare_fx`] ([`prepare_fx_with`] for leaf modules), [`convert_fx`] |
 //! | `torch.fx.symbolic_trace`, `Tracer(is_leaf_module=...)` | [`symbolic_trace`], [`trace`] with [`TraceOptions`] |
 //!
 //! Tracing runs the forward once on example inputs with `nn`'s tracer hooks
@@ -14,14 +16,19 @@
 //! `get_attr` nodes. Reading tensor values (`item`, `to_vec` ...) or an operation that graph
 //! mode cannot run is an [`FxError::Untraceable`] naming the operation.
 
+mod convert;
 mod error;
 mod exec;
 mod function;
+mod fuse;
 mod graph;
 mod graph_module;
 mod normalize;
 mod patterns;
 mod prepare;
+mod qconfig_mapping;
+mod quantize_fx;
+mod regex;
 mod runtime;
 mod tracer;
 
@@ -31,3 +38,8 @@ pub use graph::{Arg, Graph, Node, NodeId, NodeMeta, OpCode, Position, Target};
 pub use graph_module::{GraphModule, ModuleTree, Stage};
 pub use runtime::Attr;
 pub use tracer::{symbolic_trace, trace, TraceOptions, DEFAULT_LEAF_TYPES};
+pub use qconfig_mapping::{
+    get_default_qat_qconfig_mapping, get_default_qconfig_mapping, ObjectType, QConfigAny, QConfigDict,
+    QConfigMapping,
+};
+pub use quantize_fx::{convert_fx, fuse_fx, prepare_fx, prepare_fx_with};
