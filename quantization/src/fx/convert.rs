@@ -41,7 +41,11 @@ fn err(node: &str, reason: impl Into<String>) -> FxError {
 
 impl Converter<'_> {
     fn observer(&self, id: NodeId) -> Result<&ObserverModule> {
-        let n = self.graph.node(id);
+        let n = self
+            .gm
+            .graph
+            .get(id)
+            .ok_or_else(|| FxError::State("an observer node is missing".into()))?;
         let t = n.target_name().unwrap_or_default();
         self.gm
             .get_submodule(t)
@@ -54,7 +58,7 @@ impl Converter<'_> {
     /// nothing).
     fn qparams(&self, obs: NodeId) -> Result<(f64, i64, QDType)> {
         let o = self.observer(obs)?;
-        let name = self.graph.node(obs).name.clone();
+        let name = self.gm.graph.node(obs).name.clone();
         let q = o.calculate_qparams().map_err(|source| FxError::Quant {
             node: name.clone(),
             source,
@@ -426,7 +430,7 @@ fn insert_dequantize(
         let node = graph.node(id).clone();
         // A node that keeps its input's parameters is quantized iff its input is.
         if keeps_params.contains(&id) {
-            let first = node.args.first().and_then(Arg::node);
+            let first = node.inputs().first().copied();
             if first.is_some_and(|f| quantized.contains(&f)) {
                 quantized.insert(id);
                 continue;

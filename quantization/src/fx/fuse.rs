@@ -75,7 +75,9 @@ fn try_pattern(
             return Ok(None);
         }
     }
-    let relu = nn::ReLU::new();
+    // A functional relu is fused as a ReLU module in the first module's mode.
+    let mut relu = nn::ReLU::new();
+    relu.set_training_flag(module_of(gm, nodes[0]).is_some_and(|m| m.is_training()));
     let mods: Vec<&dyn Module> = nodes
         .iter()
         .map(|&n| module_of(gm, n).unwrap_or(&relu))

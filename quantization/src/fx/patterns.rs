@@ -80,10 +80,10 @@ pub(crate) fn kind(node: &Node, gm: &GraphModule, mapping: &QuantMapping) -> Kin
             }
         }
         OpCode::CallFunction => match node.function() {
-            Some(Add | Mul | TorchAdd | TorchMul | Cat | Linear | Conv1d | Conv2d | Conv3d
-            | Hardswish | LeakyRelu | Elu) => Kind::General,
+            Some(Add | Mul | TorchAdd | TorchMul | Linear | Conv1d | Conv2d | Conv3d | Hardswish
+            | LeakyRelu | Elu) => Kind::General,
             Some(Relu | Relu6 | Hardtanh | MaxPool2d | AvgPool2d | AdaptiveAvgPool2d | Flatten
-            | Reshape | Dropout) => Kind::Shared,
+            | Reshape | Dropout | Cat) => Kind::Shared,
             Some(Sigmoid | Tanh | Hardsigmoid) => Kind::FixedQParams,
             _ => Kind::Float,
         },

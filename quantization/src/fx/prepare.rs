@@ -242,22 +242,30 @@ impl Inserter<'_> {
         let name = loop {
             let n = format!("activation_post_process_{}", self.next);
             self.next += 1;
-            if self.gm.get_submodule(&n).is_err() && self.gm.attr(&n).is_none() {
+            let free = self.gm.get_submodule(&n).is_err()
+                && self.gm.attr(&n).is_none()
+                && self.graph.find(&n).is_none();
+            if free {
                 break n;
             }
         };
+        self.modules.push((name.clone(), m));
+        self.insert_call(src, &name)
+    }
+
+    /// Inserts a call of the observer module `name` after `src` and returns its node.
+    fn insert_call(&mut self, src: NodeId, name: &str) -> Result<NodeId> {
         let id = self.graph.insert(
             Position::After(src),
             OpCode::CallModule,
-            Target::Name(name.clone()),
+            Target::Name(name.to_string()),
             vec![Arg::Node(src)],
             vec![],
-            &name,
+            name,
         )?;
         let meta = self.graph.node(src).meta.clone();
         self.graph.node_mut(id).meta = meta;
         self.graph.node_mut(id).meta.module_type = "ObserverModule".into();
-        self.modules.push((name, m));
         self.info.observers.insert(id, src);
         Ok(id)
     }
@@ -297,6 +305,37 @@ impl Inserter<'_> {
         self.new_observer(&name, &entry, q)
     }
 
+    /// The observer module an observer node calls.
+    fn observer_target(&self, id: NodeId) -> Option<String> {
+        self.info
+            .observers
+            .contains_key(&id)
+            .then(|| self.graph.node(id).target_name().map(str::to_string))
+            .flatten()
+    }
+
+    /// An operation that keeps its input's parameters (PyTorch's general tensor value ops):
+    /// its output is observed by the same observer instance as its first input, and so are
+    /// the other inputs of a `cat` (PyTorch's `_maybe_make_input_output_share_observers`).
+    fn share_observer(&mut self, id: NodeId) -> Result<()> {
+        let node = self.graph.node(id).clone();
+        let inputs: Vec<NodeId> = node.args.first().map(Arg::nodes).unwrap_or_default();
+        let Some(shared) = inputs.first().and_then(|&f| self.observer_target(f)) else {
+            self.observed.insert(id, Observed::Shared);
+            return Ok(());
+        };
+        for &other in &inputs[1..] {
+            if self.observer_target(other).is_some() {
+                self.graph.node_mut(other).target = Target::Name(shared.clone());
+            }
+        }
+        let o = self.insert_call(id, &shared)?;
+        self.graph.replace_uses_except(id, o, &[o]);
+        self.observed.insert(id, Observed::By(o));
+        self.info.output_observer.insert(id, o);
+        Ok(())
+    }
+
     fn observe_node(&mut self, id: NodeId, plan: &NodePlan) -> Result<()> {
         let node = self.graph.node(id).clone();
         // Inputs.
@@ -312,10 +351,7 @@ impl Inserter<'_> {
         // Output.
         let out = plan.relu.unwrap_or(id);
         let m = match plan.kind {
-            Kind::Shared => {
-                self.observed.insert(id, Observed::Shared);
-                return Ok(());
-            }
+            Kind::Shared => return self.share_observer(id),
             Kind::FixedQParams => self.fixed_observer(id, &plan.qconfig)?,
             _ => {
                 let name = self.graph.node(out).name.clone();
