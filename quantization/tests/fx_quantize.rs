@@ -28,7 +28,9 @@ fn printed_sequence(text: &str) -> Vec<(String, String)> {
             out.push(("output".into(), "output".into()));
             continue;
         }
-        let Some((_, rhs)) = line.split_once("] = ") else { continue };
+        let Some((_, rhs)) = line.split_once("] = ") else {
+            continue;
+        };
         let (op, rest) = rhs.split_once("[target=").unwrap();
         let target = rest.split(']').next().unwrap();
         out.push((op.to_string(), target.to_string()));
@@ -38,7 +40,13 @@ fn printed_sequence(text: &str) -> Vec<(String, String)> {
 
 fn normalize(seq: Vec<(String, String)>) -> Vec<(String, String)> {
     seq.into_iter()
-        .map(|(op, t)| if op == "get_attr" { (op, String::new()) } else { (op, t) })
+        .map(|(op, t)| {
+            if op == "get_attr" {
+                (op, String::new())
+            } else {
+                (op, t)
+            }
+        })
         .collect()
 }
 
@@ -48,7 +56,11 @@ fn output_scale(prepared: &GraphModule) -> f64 {
     let out = g.output_node().unwrap();
     let obs = g.node(out).inputs()[0];
     let path = g.node(obs).target_name().unwrap();
-    let m = prepared.get_submodule(path).unwrap().downcast_ref::<ObserverModule>().unwrap();
+    let m = prepared
+        .get_submodule(path)
+        .unwrap()
+        .downcast_ref::<ObserverModule>()
+        .unwrap();
     let q = m.calculate_qparams().unwrap();
     assert!(matches!(q.zero_points, ZeroPoints::Int(_)));
     f64::from(q.scales[0])
@@ -63,10 +75,21 @@ fn small_cnn_functional_matches_pytorch_on_both_engines() {
         let backend = Backend::from(engine);
         let x = Value::Float(Tensor::new(f32_tensor(&case["inputs"]["x"])));
         let mut model = fixture_model(&case);
-        let float_y = model.forward(x.clone()).unwrap().into_float("m").unwrap().to_vec();
-        let want_float: Vec<f32> = f32_tensor(&case["expected"]["float_y"]).iter().copied().collect();
+        let float_y = model
+            .forward(x.clone())
+            .unwrap()
+            .into_float("m")
+            .unwrap()
+            .to_vec();
+        let want_float: Vec<f32> = f32_tensor(&case["expected"]["float_y"])
+            .iter()
+            .copied()
+            .collect();
         let mag = want_float.iter().fold(0.0f32, |m, v| m.max(v.abs()));
-        assert!(max_diff(&float_y, &want_float) <= 1e-5 * mag, "{name}: float_y");
+        assert!(
+            max_diff(&float_y, &want_float) <= 1e-5 * mag,
+            "{name}: float_y"
+        );
         let mut prepared = prepare_fx(model, &get_default_qconfig_mapping(backend), &[x.clone()])
             .unwrap_or_else(|e| panic!("{name}: {e}"));
         // Observers: the input, conv1, conv2, add-relu (shared by the pools and flatten, as
@@ -80,11 +103,18 @@ fn small_cnn_functional_matches_pytorch_on_both_engines() {
             .collect();
         let mut distinct = observer_calls.clone();
         distinct.dedup();
-        assert_eq!((observer_calls.len(), distinct.len()), (9, 6), "{}", prepared.graph());
+        assert_eq!(
+            (observer_calls.len(), distinct.len()),
+            (9, 6),
+            "{}",
+            prepared.graph()
+        );
         // Prepared models compute the float function (observers pass values through); the
         // calibration batches are the only data the observers see, as in the fixture.
         for batch in case["inputs"]["calibration"].as_array().unwrap() {
-            prepared.forward(Value::Float(Tensor::new(f32_tensor(batch)))).unwrap();
+            prepared
+                .forward(Value::Float(Tensor::new(f32_tensor(batch))))
+                .unwrap();
         }
         let quantum = output_scale(&prepared);
         let mut converted = convert_fx(prepared).unwrap_or_else(|e| panic!("{name}: {e}"));
@@ -96,11 +126,25 @@ fn small_cnn_functional_matches_pytorch_on_both_engines() {
             normalize(printed_sequence(theirs)),
             "{name}: node sequence differs"
         );
-        let y = converted.forward(x).unwrap().into_float("c").unwrap().to_vec();
+        let y = converted
+            .forward(x)
+            .unwrap()
+            .into_float("c")
+            .unwrap()
+            .to_vec();
         let want: Vec<f32> = f32_tensor(&case["expected"]["y"]).iter().copied().collect();
         let worst = max_diff(&y, &want);
-        let off: Vec<(usize, f32, f32)> = y.iter().zip(&want).enumerate().filter(|(_, (a, b))| (*a - *b).abs() as f64 > quantum * 0.5).map(|(i, (a, b))| (i, *a, *b)).collect();
+        let off: Vec<(usize, f32, f32)> = y
+            .iter()
+            .zip(&want)
+            .enumerate()
+            .filter(|(_, (a, b))| (*a - *b).abs() as f64 > quantum * 0.5)
+            .map(|(i, (a, b))| (i, *a, *b))
+            .collect();
         println!("{name}: {} of {} off: {off:?}", off.len(), y.len());
-        assert!(worst as f64 <= quantum * (1.0 + 1e-6), "{name}: worst {worst} > quantum {quantum}");
+        assert!(
+            worst as f64 <= quantum * (1.0 + 1e-6),
+            "{name}: worst {worst} > quantum {quantum}"
+        );
     }
 }

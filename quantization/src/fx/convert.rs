@@ -67,11 +67,17 @@ impl Converter<'_> {
             ZeroPoints::Int(z) => z.first().copied().unwrap_or(0),
             ZeroPoints::Float(z) => z.first().map_or(0, |&v| v as i64),
         };
-        let dtype = o
-            .dtype()
-            .qdtype()
-            .ok_or_else(|| err(&name, format!("observer dtype {} is not quantized", o.dtype())))?;
-        Ok((f64::from(q.scales.first().copied().unwrap_or(1.0)), zp, dtype))
+        let dtype = o.dtype().qdtype().ok_or_else(|| {
+            err(
+                &name,
+                format!("observer dtype {} is not quantized", o.dtype()),
+            )
+        })?;
+        Ok((
+            f64::from(q.scales.first().copied().unwrap_or(1.0)),
+            zp,
+            dtype,
+        ))
     }
 
     fn fresh_attr(&self, hint: &str) -> String {
@@ -118,9 +124,13 @@ impl Converter<'_> {
             if self.graph.get(o).is_none() {
                 continue;
             }
-            let src = self.graph.node(o).args.first().and_then(Arg::node).ok_or_else(|| {
-                FxError::State("an observer node lost its input".into())
-            })?;
+            let src = self
+                .graph
+                .node(o)
+                .args
+                .first()
+                .and_then(Arg::node)
+                .ok_or_else(|| FxError::State("an observer node lost its input".into()))?;
             if self.produces_quantized(src) {
                 self.graph.replace_all_uses_with(o, src);
                 self.graph.erase_node(o)?;
@@ -172,13 +182,22 @@ impl Converter<'_> {
 
     fn output_observer_module(&self, id: NodeId) -> Result<&ObserverModule> {
         let o = self.info.output_observer.get(&id).ok_or_else(|| {
-            FxError::State(format!("node '{}' has no output observer", self.graph.node(id).name))
+            FxError::State(format!(
+                "node '{}' has no output observer",
+                self.graph.node(id).name
+            ))
         })?;
         self.observer(*o)
     }
 
     /// Replaces node `id` by a call of `f` with `args` (the fused relu too).
-    fn replace_with(&mut self, id: NodeId, plan: &NodePlan, f: Function, args: Vec<Arg>) -> Result<NodeId> {
+    fn replace_with(
+        &mut self,
+        id: NodeId,
+        plan: &NodePlan,
+        f: Function,
+        args: Vec<Arg>,
+    ) -> Result<NodeId> {
         let new = self.graph.insert(
             Position::Before(id),
             OpCode::CallFunction,
@@ -303,7 +322,11 @@ impl Converter<'_> {
             Linear | Conv1d | Conv2d | Conv3d => {
                 let (s, z, _) = self.output_qparams(id)?;
                 let packed = self.packed(id, plan)?;
-                let pa = self.add_attr(id, &format!("{prefix}packed_weight"), Attr::Packed(Arc::new(packed)))?;
+                let pa = self.add_attr(
+                    id,
+                    &format!("{prefix}packed_weight"),
+                    Attr::Packed(Arc::new(packed)),
+                )?;
                 let (sa, za) = self.qparam_attrs(id, &prefix, s, z)?;
                 let x = node.args.first().cloned().unwrap_or(Arg::None);
                 let qf = match (f == Linear, plan.relu.is_some()) {
@@ -320,10 +343,17 @@ impl Converter<'_> {
                 let x = node.args.first().cloned().unwrap_or(Arg::None);
                 let args = match f {
                     Hardswish => vec![x, sa, za],
-                    Elu => vec![x, sa, za, node.arg(1, "alpha").cloned().unwrap_or(Arg::Float(1.0))],
+                    Elu => vec![
+                        x,
+                        sa,
+                        za,
+                        node.arg(1, "alpha").cloned().unwrap_or(Arg::Float(1.0)),
+                    ],
                     _ => vec![
                         x,
-                        node.arg(1, "negative_slope").cloned().unwrap_or(Arg::Float(0.01)),
+                        node.arg(1, "negative_slope")
+                            .cloned()
+                            .unwrap_or(Arg::Float(0.01)),
                         sa,
                         za,
                     ],
@@ -345,12 +375,17 @@ impl Converter<'_> {
         let path = node.target_name().unwrap_or_default().to_string();
         let m = self.ctx_module(id)?;
         let smap = QuantMapping::default_static();
-        let entry = smap
-            .get(m)
-            .ok_or_else(|| err(&node.name, format!("{} has no quantized module", m.type_name())))?;
+        let entry = smap.get(m).ok_or_else(|| {
+            err(
+                &node.name,
+                format!("{} has no quantized module", m.type_name()),
+            )
+        })?;
         let obs = self.output_observer_module(id)?;
         let ctx = FromFloatCtx::new(&path, m, &plan.qconfig, Some(obs));
-        let q = entry.build(&ctx).map_err(|e| err(&node.name, e.to_string()))?;
+        let q = entry
+            .build(&ctx)
+            .map_err(|e| err(&node.name, e.to_string()))?;
         self.swaps.push((path, q));
         self.quantized.insert(id);
         Ok(())
@@ -365,7 +400,11 @@ impl Converter<'_> {
                 .ctx_module(id)?
                 .downcast_ref::<nn::Linear>()
                 .ok_or_else(|| err(&node.name, "dynamic quantization supports Linear"))?;
-            (node.args.first().cloned().unwrap_or(Arg::None), lin.weight.clone(), lin.bias.clone())
+            (
+                node.args.first().cloned().unwrap_or(Arg::None),
+                lin.weight.clone(),
+                lin.bias.clone(),
+            )
         } else {
             let w = self
                 .tensor_attr(node.args.get(1), "weight", &node.name)?
@@ -379,9 +418,14 @@ impl Converter<'_> {
             .quantize_weight(w.data().view(), DType::QInt8)
             .map_err(|e| err(&node.name, e.to_string()))?;
         let bias = b.map(|b| b.to_vec());
-        let packed = qf::linear_prepack(&qw, bias.as_deref()).map_err(|e| err(&node.name, e.to_string()))?;
+        let packed =
+            qf::linear_prepack(&qw, bias.as_deref()).map_err(|e| err(&node.name, e.to_string()))?;
         let prefix = format!("{}_", node.name);
-        let pa = self.add_attr(id, &format!("{prefix}packed_weight"), Attr::Packed(Arc::new(packed)))?;
+        let pa = self.add_attr(
+            id,
+            &format!("{prefix}packed_weight"),
+            Attr::Packed(Arc::new(packed)),
+        )?;
         let reduce = qtensor::engine() == Engine::Fbgemm;
         let new = self.graph.insert(
             Position::Before(id),
@@ -406,7 +450,12 @@ impl Converter<'_> {
             .into_iter()
             .find(|(n, _)| n == "weight")
             .map(|(_, t)| t)
-            .ok_or_else(|| err(&node.name, "weight-only quantization needs a module with a weight"))?;
+            .ok_or_else(|| {
+                err(
+                    &node.name,
+                    "weight-only quantization needs a module with a weight",
+                )
+            })?;
         let ctx = FromFloatCtx::new(&node.name, m, &plan.qconfig, None);
         let qw = ctx
             .quantize_weight(weight.data().view(), DType::QInt8)
@@ -504,7 +553,9 @@ pub(crate) fn convert_graph(gm: &mut GraphModule) -> Result<()> {
     for id in ids {
         let plan = &info.plans[&id];
         if c.graph.get(id).is_none() {
-            return Err(FxError::State("a planned node is no longer in the graph".into()));
+            return Err(FxError::State(
+                "a planned node is no longer in the graph".into(),
+            ));
         }
         match (plan.mode, plan.kind, c.graph.node(id).op) {
             (Mode::Static, Kind::Module, _) => c.convert_module(id, plan)?,

@@ -66,7 +66,11 @@ fn try_pattern(
     let Some(nodes) = chain(gm, start, p.types.len()) else {
         return Ok(None);
     };
-    if !nodes.iter().zip(&p.types).all(|(&n, &t)| node_matches(gm, n, t)) {
+    if !nodes
+        .iter()
+        .zip(&p.types)
+        .all(|(&n, &t)| node_matches(gm, n, t))
+    {
         return Ok(None);
     }
     // Every node after the first must read only the previous one.
@@ -104,7 +108,11 @@ pub(crate) fn fuse_graph(gm: &mut GraphModule, is_qat: bool) -> Result<Stash> {
         }
         for p in &patterns {
             if let Some(m) = try_pattern(gm, id, p, is_qat)? {
-                if !m.nodes.iter().any(|n| matches.iter().any(|o| o.nodes.contains(n))) {
+                if !m
+                    .nodes
+                    .iter()
+                    .any(|n| matches.iter().any(|o| o.nodes.contains(n)))
+                {
                     matches.push(m);
                 }
                 break;
@@ -114,7 +122,12 @@ pub(crate) fn fuse_graph(gm: &mut GraphModule, is_qat: bool) -> Result<Stash> {
     let mut stash = Stash::new();
     for m in matches {
         let first = m.nodes[0];
-        let path = gm.graph.node(first).target_name().unwrap_or_default().to_string();
+        let path = gm
+            .graph
+            .node(first)
+            .target_name()
+            .unwrap_or_default()
+            .to_string();
         let last = *m.nodes.last().unwrap_or(&first);
         gm.graph.replace_all_uses_with(last, first);
         for &n in m.nodes[1..].iter().rev() {

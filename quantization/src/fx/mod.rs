@@ -36,10 +36,10 @@ pub use error::{FxError, Rejected, Result};
 pub use function::Function;
 pub use graph::{Arg, Graph, Node, NodeId, NodeMeta, OpCode, Position, Target};
 pub use graph_module::{GraphModule, ModuleTree, Stage};
-pub use runtime::Attr;
-pub use tracer::{symbolic_trace, trace, TraceOptions, DEFAULT_LEAF_TYPES};
 pub use qconfig_mapping::{
-    get_default_qat_qconfig_mapping, get_default_qconfig_mapping, ObjectType, QConfigAny, QConfigDict,
-    QConfigMapping,
+    get_default_qat_qconfig_mapping, get_default_qconfig_mapping, ObjectType, QConfigAny,
+    QConfigDict, QConfigMapping,
 };
 pub use quantize_fx::{convert_fx, fuse_fx, prepare_fx, prepare_fx_with};
+pub use runtime::Attr;
+pub use tracer::{symbolic_trace, trace, TraceOptions, DEFAULT_LEAF_TYPES};

@@ -10,8 +10,18 @@ use crate::eager::QuantMapping;
 
 /// Module types of the fused, QAT and quantized families, which are leaves when traced.
 const LIBRARY_LEAF_TYPES: &[&str] = &[
-    "ConvReLU1d", "ConvReLU2d", "ConvReLU3d", "ConvBn1d", "ConvBn2d", "ConvBn3d",
-    "ConvBnReLU1d", "ConvBnReLU2d", "ConvBnReLU3d", "LinearReLU", "LinearBn1d", "BNReLU2d",
+    "ConvReLU1d",
+    "ConvReLU2d",
+    "ConvReLU3d",
+    "ConvBn1d",
+    "ConvBn2d",
+    "ConvBn3d",
+    "ConvBnReLU1d",
+    "ConvBnReLU2d",
+    "ConvBnReLU3d",
+    "LinearReLU",
+    "LinearBn1d",
+    "BNReLU2d",
     "BNReLU3d",
 ];
 
@@ -39,7 +49,13 @@ pub(crate) enum Kind {
 }
 
 const SHARED_MODULES: &[&str] = &[
-    "ReLU", "ReLU6", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "Flatten", "Dropout",
+    "ReLU",
+    "ReLU6",
+    "MaxPool2d",
+    "AvgPool2d",
+    "AdaptiveAvgPool2d",
+    "Flatten",
+    "Dropout",
     "Identity",
 ];
 const FIXED_MODULES: &[&str] = &["Sigmoid", "Tanh", "Hardsigmoid", "Softmax"];
@@ -72,7 +88,10 @@ pub(crate) fn kind(node: &Node, gm: &GraphModule, mapping: &QuantMapping) -> Kin
             } else if FIXED_MODULES.contains(&t) {
                 Kind::FixedQParams
             } else if mapping.get(m).is_some()
-                && !matches!(t, "QuantStub" | "DeQuantStub" | "FloatFunctional" | "Embedding" | "EmbeddingBag")
+                && !matches!(
+                    t,
+                    "QuantStub" | "DeQuantStub" | "FloatFunctional" | "Embedding" | "EmbeddingBag"
+                )
             {
                 Kind::Module
             } else {
@@ -80,10 +99,14 @@ pub(crate) fn kind(node: &Node, gm: &GraphModule, mapping: &QuantMapping) -> Kin
             }
         }
         OpCode::CallFunction => match node.function() {
-            Some(Add | Mul | TorchAdd | TorchMul | Linear | Conv1d | Conv2d | Conv3d | Hardswish
-            | LeakyRelu | Elu) => Kind::General,
-            Some(Relu | Relu6 | Hardtanh | MaxPool2d | AvgPool2d | AdaptiveAvgPool2d | Flatten
-            | Reshape | Dropout | Cat) => Kind::Shared,
+            Some(
+                Add | Mul | TorchAdd | TorchMul | Linear | Conv1d | Conv2d | Conv3d | Hardswish
+                | LeakyRelu | Elu,
+            ) => Kind::General,
+            Some(
+                Relu | Relu6 | Hardtanh | MaxPool2d | AvgPool2d | AdaptiveAvgPool2d | Flatten
+                | Reshape | Dropout | Cat,
+            ) => Kind::Shared,
             Some(Sigmoid | Tanh | Hardsigmoid) => Kind::FixedQParams,
             _ => Kind::Float,
         },

@@ -89,7 +89,9 @@ pub(crate) fn assign_qconfigs(
         let q = match n.op {
             OpCode::CallModule => {
                 let path = n.target_name().unwrap_or_default();
-                let Ok(m) = gm.get_submodule(path) else { continue };
+                let Ok(m) = gm.get_submodule(path) else {
+                    continue;
+                };
                 if m.is::<ObserverModule>() {
                     continue;
                 }
@@ -122,7 +124,9 @@ fn plan_nodes(
 ) -> Result<HashMap<NodeId, NodePlan>> {
     let mut plans = HashMap::new();
     for n in gm.graph.nodes() {
-        let Some(q) = qconfigs.get(&n.id()) else { continue };
+        let Some(q) = qconfigs.get(&n.id()) else {
+            continue;
+        };
         let kind = patterns::kind(n, gm, smap);
         if kind == Kind::Float {
             continue;
@@ -177,7 +181,9 @@ fn plan_nodes(
 fn fuse_relus(gm: &GraphModule, plans: &mut HashMap<NodeId, NodePlan>) -> HashSet<NodeId> {
     let mut absorbed = HashSet::new();
     for n in gm.graph.nodes() {
-        let Some(plan) = plans.get(&n.id()) else { continue };
+        let Some(plan) = plans.get(&n.id()) else {
+            continue;
+        };
         if plan.mode != Mode::Static || !patterns::fuses_with_relu(n) {
             continue;
         }
@@ -224,7 +230,12 @@ struct Inserter<'a> {
 }
 
 impl Inserter<'_> {
-    fn new_observer(&mut self, node: &str, entry: &QConfigEntry, q: &QConfig) -> Result<ObserverModule> {
+    fn new_observer(
+        &mut self,
+        node: &str,
+        entry: &QConfigEntry,
+        q: &QConfig,
+    ) -> Result<ObserverModule> {
         let built = entry.build().map_err(|source| FxError::Quant {
             node: node.to_string(),
             source,
@@ -292,7 +303,9 @@ impl Inserter<'_> {
         let zero_to_one = patterns::fixed_range_zero_to_one(n, self.gm);
         let name = n.name.clone();
         let entry = match (&q.activation, zero_to_one) {
-            (QConfigEntry::Observer(crate::ObserverSpec::FixedQParams { .. }), _) => q.activation.clone(),
+            (QConfigEntry::Observer(crate::ObserverSpec::FixedQParams { .. }), _) => {
+                q.activation.clone()
+            }
             (QConfigEntry::FakeQuantize(_), true) => {
                 QConfigEntry::FakeQuantize(fq::default_fixed_qparams_range_0to1_fake_quant())
             }
@@ -300,7 +313,9 @@ impl Inserter<'_> {
                 QConfigEntry::FakeQuantize(fq::default_fixed_qparams_range_neg1to1_fake_quant())
             }
             (_, true) => QConfigEntry::Observer(obs::default_fixed_qparams_range_0to1_observer()),
-            (_, false) => QConfigEntry::Observer(obs::default_fixed_qparams_range_neg1to1_observer()),
+            (_, false) => {
+                QConfigEntry::Observer(obs::default_fixed_qparams_range_neg1to1_observer())
+            }
         };
         self.new_observer(&name, &entry, q)
     }
@@ -367,7 +382,11 @@ impl Inserter<'_> {
 }
 
 /// Inserts the observers into `gm` (`_prepare_fx` after fusion); nothing changes on error.
-pub(crate) fn prepare_graph(gm: &mut GraphModule, mapping: &QConfigMapping, is_qat: bool) -> Result<()> {
+pub(crate) fn prepare_graph(
+    gm: &mut GraphModule,
+    mapping: &QConfigMapping,
+    is_qat: bool,
+) -> Result<()> {
     if matches!(gm.stage, Stage::Prepared | Stage::Converted) {
         return Err(FxError::State(format!(
             "prepare_fx needs a float model; this graph module is {:?} already",
@@ -396,7 +415,12 @@ pub(crate) fn prepare_graph(gm: &mut GraphModule, mapping: &QConfigMapping, is_q
             ins.observe_node(id, plan)?;
         }
     }
-    let Inserter { graph, modules, mut info, .. } = ins;
+    let Inserter {
+        graph,
+        modules,
+        mut info,
+        ..
+    } = ins;
     info.plans = plans;
     let mut staged = GraphModule {
         graph,

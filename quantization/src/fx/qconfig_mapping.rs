@@ -157,7 +157,11 @@ impl QConfigMapping {
     pub fn all_qconfigs(&self) -> Vec<&QConfig> {
         let mut v: Vec<&QConfig> = self.global.iter().collect();
         v.extend(self.object_types.iter().filter_map(|(_, q)| q.as_ref()));
-        v.extend(self.module_name_regexes.iter().filter_map(|(_, _, q)| q.as_ref()));
+        v.extend(
+            self.module_name_regexes
+                .iter()
+                .filter_map(|(_, _, q)| q.as_ref()),
+        );
         v.extend(self.module_names.iter().filter_map(|(_, q)| q.as_ref()));
         v.extend(
             self.module_name_object_type_order
@@ -202,7 +206,13 @@ impl QConfigMapping {
         self.module_name_qconfig(name, q)
     }
 
-    fn order_qconfig(&self, path: &str, t: &ObjectType, index: usize, fallback: QConfigAny) -> QConfigAny {
+    fn order_qconfig(
+        &self,
+        path: &str,
+        t: &ObjectType,
+        index: usize,
+        fallback: QConfigAny,
+    ) -> QConfigAny {
         self.module_name_object_type_order
             .iter()
             .find(|(n, o, i, _)| n == path && o == t && *i == index)
@@ -330,7 +340,9 @@ fn default_mapping(backend: Backend, qat: bool) -> QConfigMapping {
         QConfigEntry::Observer(obs::default_weight_observer())
     };
     let transpose = match backend {
-        Backend::Fbgemm | Backend::X86 => QConfig::new(qconfig.activation.clone(), default_weight.clone()),
+        Backend::Fbgemm | Backend::X86 => {
+            QConfig::new(qconfig.activation.clone(), default_weight.clone())
+        }
         _ => qconfig.clone(),
     };
     let layer_norm = QConfig::new(
@@ -343,10 +355,18 @@ fn default_mapping(backend: Backend, qat: bool) -> QConfigMapping {
         .set_object_type(ObjectType::module("LayerNorm"), Some(layer_norm));
     for (op, zero_to_one) in fixed_qparams_ops() {
         let activation = match (qat, zero_to_one) {
-            (false, true) => QConfigEntry::Observer(obs::default_fixed_qparams_range_0to1_observer()),
-            (false, false) => QConfigEntry::Observer(obs::default_fixed_qparams_range_neg1to1_observer()),
-            (true, true) => QConfigEntry::FakeQuantize(fq::default_fixed_qparams_range_0to1_fake_quant()),
-            (true, false) => QConfigEntry::FakeQuantize(fq::default_fixed_qparams_range_neg1to1_fake_quant()),
+            (false, true) => {
+                QConfigEntry::Observer(obs::default_fixed_qparams_range_0to1_observer())
+            }
+            (false, false) => {
+                QConfigEntry::Observer(obs::default_fixed_qparams_range_neg1to1_observer())
+            }
+            (true, true) => {
+                QConfigEntry::FakeQuantize(fq::default_fixed_qparams_range_0to1_fake_quant())
+            }
+            (true, false) => {
+                QConfigEntry::FakeQuantize(fq::default_fixed_qparams_range_neg1to1_fake_quant())
+            }
         };
         m = m.set_object_type(op, Some(QConfig::new(activation, default_weight.clone())));
     }

@@ -138,7 +138,14 @@ pub fn prepare_fx<M: Module>(
     qconfig_mapping: &QConfigMapping,
     example_inputs: &[Value],
 ) -> Out<M> {
-    prepare(model, qconfig_mapping, example_inputs, &TraceOptions::new(), false, "prepare_fx")
+    prepare(
+        model,
+        qconfig_mapping,
+        example_inputs,
+        &TraceOptions::new(),
+        false,
+        "prepare_fx",
+    )
 }
 
 /// [`prepare_fx`] with tracing options (leaf modules: PyTorch's
@@ -149,7 +156,14 @@ pub fn prepare_fx_with<M: Module>(
     example_inputs: &[Value],
     options: &TraceOptions,
 ) -> Out<M> {
-    prepare(model, qconfig_mapping, example_inputs, options, false, "prepare_fx")
+    prepare(
+        model,
+        qconfig_mapping,
+        example_inputs,
+        options,
+        false,
+        "prepare_fx",
+    )
 }
 
 /// `convert_fx(prepared)`: swaps observed modules for quantized ones, functionals for

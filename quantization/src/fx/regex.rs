@@ -9,7 +9,10 @@ use super::error::{FxError, Result};
 enum Atom {
     Char(char),
     Any,
-    Class { ranges: Vec<(char, char)>, negated: bool },
+    Class {
+        ranges: Vec<(char, char)>,
+        negated: bool,
+    },
     Group(Vec<Vec<Piece>>),
     Start,
     End,
@@ -137,7 +140,10 @@ impl Parser<'_> {
             let lo = if c == '\\' {
                 match self.escape()? {
                     Atom::Char(ch) => ch,
-                    Atom::Class { ranges: r, negated: false } => {
+                    Atom::Class {
+                        ranges: r,
+                        negated: false,
+                    } => {
                         ranges.extend(r);
                         continue;
                     }
@@ -229,9 +235,11 @@ fn match_atom(atom: &Atom, s: &[char], pos: usize, k: &mut dyn FnMut(usize) -> b
     match atom {
         Atom::Char(c) => s.get(pos) == Some(c) && k(pos + 1),
         Atom::Any => s.get(pos).is_some_and(|&c| c != '\n') && k(pos + 1),
-        Atom::Class { ranges, negated } => s.get(pos).is_some_and(|&c| {
-            ranges.iter().any(|&(lo, hi)| lo <= c && c <= hi) != *negated
-        }) && k(pos + 1),
+        Atom::Class { ranges, negated } => {
+            s.get(pos)
+                .is_some_and(|&c| ranges.iter().any(|&(lo, hi)| lo <= c && c <= hi) != *negated)
+                && k(pos + 1)
+        }
         Atom::Group(alts) => match_alts(alts, s, pos, k),
         Atom::Start => pos == 0 && k(pos),
         Atom::End => pos == s.len() && k(pos),
