@@ -176,6 +176,12 @@ impl Tensor {
         data: ArrayD<f32>,
         backward: impl Fn(&ArrayD<f32>, &[bool]) -> Vec<Option<ArrayD<f32>>> + Send + Sync + 'static,
     ) -> Tensor {
+        // Kernels read tensors as contiguous row-major slices.
+        let data = if data.is_standard_layout() {
+            data
+        } else {
+            data.as_standard_layout().into_owned()
+        };
         let data = Arc::new(data);
         let out = if is_grad_enabled() && inputs.iter().any(|t| t.requires_grad()) {
             let node = Node {

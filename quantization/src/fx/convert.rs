@@ -395,9 +395,16 @@ impl Converter<'_> {
     /// activation quantized per call by `linear_dynamic`.
     fn convert_dynamic(&mut self, id: NodeId, plan: &NodePlan) -> Result<()> {
         let node = self.graph.node(id).clone();
+        let mut relu = false;
         let (x, w, b) = if node.op == OpCode::CallModule {
-            let lin = self
-                .ctx_module(id)?
+            let m = self.ctx_module(id)?;
+            let m = if m.is::<nn_intrinsic::LinearReLU>() {
+                relu = true;
+                nn_intrinsic::first_child(m).map_err(|e| err(&node.name, e.to_string()))?
+            } else {
+                m
+            };
+            let lin = m
                 .downcast_ref::<nn::Linear>()
                 .ok_or_else(|| err(&node.name, "dynamic quantization supports Linear"))?;
             (
@@ -427,13 +434,18 @@ impl Converter<'_> {
             Attr::Packed(Arc::new(packed)),
         )?;
         let reduce = qtensor::engine() == Engine::Fbgemm;
+        let f = if relu {
+            Function::QLinearReluDynamic
+        } else {
+            Function::QLinearDynamic
+        };
         let new = self.graph.insert(
             Position::Before(id),
             OpCode::CallFunction,
-            Target::Function(Function::QLinearDynamic),
+            Target::Function(f),
             vec![x, Arg::Node(pa), Arg::Bool(reduce)],
             vec![],
-            "linear_dynamic",
+            f.node_name(),
         )?;
         self.graph.replace_all_uses_with(id, new);
         self.graph.erase_node(id)?;

@@ -386,11 +386,12 @@ pub(crate) fn call_function(f: Function, c: &CallArgs<'_>) -> R {
             };
             Ok(quant(y.map_err(qerr(op))?))
         }
-        QLinearDynamic => {
+        QLinearDynamic | QLinearReluDynamic => {
             let x = c.req(0, "X")?.float_tensor(op)?;
             let w = c.req(1, "W_prepack")?.packed(op)?;
             let reduce = c.opt(2, "reduce_range").map_or(Ok(false), |v| v.bool(op))?;
-            let y = qf::linear_dynamic(x.data().view(), &w, reduce, false).map_err(qerr(op))?;
+            let relu = f == QLinearReluDynamic;
+            let y = qf::linear_dynamic(x.data().view(), &w, reduce, relu).map_err(qerr(op))?;
             Ok(float(Tensor::new(y)))
         }
         QHardswish => {

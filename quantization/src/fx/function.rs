@@ -113,6 +113,8 @@ functions! {
     QLinearRelu => "torch.ops.quantized.linear_relu",
     /// `torch.ops.quantized.linear_dynamic(x, packed_weight, reduce_range)`.
     QLinearDynamic => "torch.ops.quantized.linear_dynamic",
+    /// `torch.ops.quantized.linear_relu_dynamic(x, packed_weight, reduce_range)`.
+    QLinearReluDynamic => "torch.ops.quantized.linear_relu_dynamic",
     /// `torch.ops.quantized.conv2d(x, packed_weight, scale, zero_point)` (any rank).
     QConv => "torch.ops.quantized.conv2d",
     /// `torch.ops.quantized.conv2d_relu(x, packed_weight, scale, zero_point)` (any rank).

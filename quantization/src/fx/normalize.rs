@@ -138,8 +138,8 @@ fn function(r: &OpRecord<'_>, mut inputs: Vec<Arg>) -> Option<Normalized> {
         }
         AdaptiveAvgPool2d => (vec![x, collapsed(r, "output_size")], vec![]),
         GetItem | QuantizePerTensor | QAdd | QAddRelu | QMul | QMulRelu | QAddScalar
-        | QMulScalar | QCat | QLinear | QLinearRelu | QLinearDynamic | QConv | QConvRelu
-        | QHardswish | QLeakyRelu | QElu => return None,
+        | QMulScalar | QCat | QLinear | QLinearRelu | QLinearDynamic | QLinearReluDynamic
+        | QConv | QConvRelu | QHardswish | QLeakyRelu | QElu => return None,
     };
     Some((OpCode::CallFunction, Target::Function(f), args, kwargs))
 }

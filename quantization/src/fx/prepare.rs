@@ -153,7 +153,8 @@ fn plan_nodes(
             }
             Mode::Dynamic => {
                 n.function() == Some(Function::Linear)
-                    || module.is_some_and(|m| m.is::<nn::Linear>())
+                    || module
+                        .is_some_and(|m| m.is::<nn::Linear>() || m.is::<nn_intrinsic::LinearReLU>())
             }
             Mode::WeightOnly => module.is_some_and(|m| {
                 m.is::<nn::Linear>()
