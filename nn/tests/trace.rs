@@ -280,7 +280,7 @@ fn functional_module_methods_are_traced_through() {
 fn nothing_is_reported_or_changed_outside_tracing() {
     assert!(!nn::trace::is_tracing());
     let x = Tensor::randn(&[2, 2]);
-    let (_, ev) = record(vec![], || nn::trace::is_tracing());
+    let (_, ev) = record(vec![], nn::trace::is_tracing);
     assert!(ev.is_empty());
     assert!(!nn::trace::is_tracing());
     // Results do not depend on tracing.

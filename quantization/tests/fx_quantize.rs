@@ -90,8 +90,12 @@ fn small_cnn_functional_matches_pytorch_on_both_engines() {
             max_diff(&float_y, &want_float) <= 1e-5 * mag,
             "{name}: float_y"
         );
-        let mut prepared = prepare_fx(model, &get_default_qconfig_mapping(backend), &[x.clone()])
-            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let mut prepared = prepare_fx(
+            model,
+            &get_default_qconfig_mapping(backend),
+            std::slice::from_ref(&x),
+        )
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
         // Observers: the input, conv1, conv2, add-relu (shared by the pools and flatten, as
         // PyTorch shares one instance), fc1, fc2.
         let observer_calls: Vec<&str> = prepared

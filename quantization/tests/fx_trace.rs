@@ -180,7 +180,7 @@ fn untraceable_models_are_typed_errors_and_come_back_unchanged() {
         fc: Child::new(Linear::new(4, 4, true)),
     };
     let before = m.state_dict().get("fc.weight").cloned();
-    let r = symbolic_trace(m, &[x.clone()]).unwrap_err();
+    let r = symbolic_trace(m, std::slice::from_ref(&x)).unwrap_err();
     match &r.error {
         FxError::Untraceable { op, reason, .. } => {
             assert_eq!(op, "item");
@@ -196,7 +196,7 @@ fn untraceable_models_are_typed_errors_and_come_back_unchanged() {
         Unsupported {
             fc: Child::new(Linear::new(4, 4, true)),
         },
-        &[x.clone()],
+        std::slice::from_ref(&x),
     )
     .unwrap_err();
     assert!(
@@ -234,9 +234,9 @@ fn declared_leaves_are_called_as_one_module() {
     };
     let x = Value::Float(Tensor::randn(&[2, 4]));
     // Not traceable as is; as a leaf the unsupported op stays inside the module.
-    assert!(symbolic_trace(make(), &[x.clone()]).is_err());
+    assert!(symbolic_trace(make(), std::slice::from_ref(&x)).is_err());
     let opts = TraceOptions::new().leaf_type("Unsupported");
-    let mut gm = trace(make(), &[x.clone()], &opts).unwrap();
+    let mut gm = trace(make(), std::slice::from_ref(&x), &opts).unwrap();
     assert_eq!(
         ops(gm.graph())[1],
         (OpCode::CallModule, "inner".to_string())
@@ -244,14 +244,14 @@ fn declared_leaves_are_called_as_one_module() {
     assert_eq!(gm.forward(x.clone()).unwrap().shape(), Some(vec![2, 2]));
     let gm2 = trace(
         make(),
-        &[x.clone()],
+        std::slice::from_ref(&x),
         &TraceOptions::new().leaf_path("inner"),
     )
     .unwrap();
     assert_eq!(gm2.graph().len(), 3);
     // Tracing through a default leaf type exposes its functional.
     let gm3 = trace(
-        Sequentialish::new(),
+        mlp(),
         &[x],
         &TraceOptions::new().trace_through_type("Linear"),
     )
@@ -259,19 +259,16 @@ fn declared_leaves_are_called_as_one_module() {
     assert!(gm3.graph().nodes().any(|n| n.is_function(Function::Linear)));
 }
 
-struct Sequentialish;
-impl Sequentialish {
-    fn new() -> nn::Sequential {
-        nn::Sequential::new()
-            .with(Linear::new(4, 3, true))
-            .with(ReLU::new())
-    }
+fn mlp() -> nn::Sequential {
+    nn::Sequential::new()
+        .with(Linear::new(4, 3, true))
+        .with(ReLU::new())
 }
 
 #[test]
 fn graphs_are_editable_and_linted() {
     let x = Value::Float(Tensor::randn(&[2, 4]));
-    let mut gm = symbolic_trace(Sequentialish::new(), &[x.clone()]).unwrap();
+    let mut gm = symbolic_trace(mlp(), std::slice::from_ref(&x)).unwrap();
     let before = gm
         .forward(x.clone())
         .unwrap()

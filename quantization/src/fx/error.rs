@@ -99,19 +99,31 @@ pub type Result<T, E = FxError> = std::result::Result<T, E>;
 pub struct Rejected<M> {
     /// What went wrong.
     pub error: FxError,
-    /// The model, unchanged.
-    pub model: M,
+    model: Box<M>,
 }
 
 impl<M> Rejected<M> {
     /// The error and the model.
     pub fn new(error: FxError, model: M) -> Rejected<M> {
-        Rejected { error, model }
+        Rejected {
+            error,
+            model: Box::new(model),
+        }
+    }
+
+    /// The model, unchanged.
+    pub fn model(&self) -> &M {
+        &self.model
     }
 
     /// The model, unchanged.
     pub fn into_model(self) -> M {
-        self.model
+        *self.model
+    }
+
+    /// The error and the model.
+    pub fn into_parts(self) -> (FxError, M) {
+        (self.error, *self.model)
     }
 }
 

@@ -20,7 +20,7 @@ struct Match {
     fused: Box<dyn Module>,
 }
 
-fn module_of<'a>(gm: &'a GraphModule, id: NodeId) -> Option<&'a dyn Module> {
+fn module_of(gm: &GraphModule, id: NodeId) -> Option<&dyn Module> {
     let n = gm.graph.node(id);
     if n.op != OpCode::CallModule {
         return None;

@@ -117,9 +117,13 @@ impl Arg {
                 *n = new;
                 true
             }
-            Arg::List(v) | Arg::Tuple(v) => v
-                .iter_mut()
-                .fold(false, |acc, a| a.replace_node(old, new) || acc),
+            Arg::List(v) | Arg::Tuple(v) => {
+                let mut hit = false;
+                for a in v.iter_mut() {
+                    hit |= a.replace_node(old, new);
+                }
+                hit
+            }
             _ => false,
         }
     }

@@ -42,4 +42,4 @@ pub use qconfig_mapping::{
 };
 pub use quantize_fx::{convert_fx, fuse_fx, prepare_fx, prepare_fx_with};
 pub use runtime::Attr;
-pub use tracer::{symbolic_trace, trace, TraceOptions, DEFAULT_LEAF_TYPES};
+pub use tracer::{symbolic_trace, trace, LeafPredicate, TraceOptions, DEFAULT_LEAF_TYPES};

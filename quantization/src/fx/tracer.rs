@@ -16,6 +16,9 @@ use super::graph::{Arg, Graph, NodeId};
 use super::graph_module::GraphModule;
 use super::runtime::Attr;
 
+/// A user's leaf test: `(path, module) -> is a leaf`.
+pub type LeafPredicate = dyn Fn(&str, &dyn Module) -> bool + Send + Sync;
+
 /// Which child modules are recorded as one `call_module` node (leaves) rather than traced
 /// through.
 ///
@@ -28,7 +31,7 @@ pub struct TraceOptions {
     leaf_types: Vec<String>,
     leaf_paths: Vec<String>,
     not_leaf_types: Vec<String>,
-    predicate: Option<Arc<dyn Fn(&str, &dyn Module) -> bool + Send + Sync>>,
+    predicate: Option<Arc<LeafPredicate>>,
 }
 
 /// Type names of the library modules recorded as leaves by default.
