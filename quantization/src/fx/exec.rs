@@ -98,7 +98,7 @@ fn max_pool2d(c: &CallArgs<'_>) -> R {
         .map_or(Ok([1, 1]), |p| p.sizes::<2>(c.op))?;
     o.ceil_mode = c.opt(5, "ceil_mode").map_or(Ok(false), |b| b.bool(c.op))?;
     match c.req(0, "input")? {
-        Rt::V(Value::Quant(q)) => Ok(quant(nn::quant_ops::quantized_max_pool2d(q, &o)?)),
+        Rt::V(Value::Quant(q)) => Ok(quant(nn::quant_ops::max_pool2d(q, &o)?)),
         x => Ok(float(F::max_pool2d(&x.float_tensor(c.op)?, &o)?)),
     }
 }
