@@ -370,3 +370,73 @@ fn an_unsupported_pattern_fails_convert_and_leaves_the_prepared_model_usable() {
     assert_eq!(p.stage(), Stage::Prepared);
     assert!(p.forward(x).is_ok());
 }
+
+#[derive(Module)]
+struct Activations {
+    conv: Child,
+    fc: Child,
+    w: Tensor,
+    b: Tensor,
+}
+
+impl Forward for Activations {
+    fn forward_impl(&mut self, x: Value) -> nn::Result<Value> {
+        let n = "Activations";
+        let y = self.conv.forward(x)?.into_float(n)?;
+        let h = F::hardswish(&y);
+        let s = F::sigmoid(&y);
+        let m = h.mul(&s)?.add_scalar(0.25);
+        let p = F::avg_pool2d(&m, &F::Pool2dOptions::new(2))?;
+        let r = p.reshape(&[-1, 4 * 3 * 3])?;
+        let t = F::linear(&r, &self.w, Some(&self.b))?.tanh();
+        let l = F::leaky_relu(&t, 0.1);
+        self.fc.forward(Value::Float(l))
+    }
+}
+
+#[test]
+fn functionals_become_quantized_operators() {
+    for engine in [qtensor::Engine::Fbgemm, qtensor::Engine::Qnnpack] {
+        qtensor::set_engine(engine).unwrap();
+        nn::manual_seed(4);
+        let make = || {
+            nn::manual_seed(4);
+            let mut m = Activations {
+                conv: conv(3, 4),
+                fc: Child::new(Linear::new(6, 2, true)),
+                w: Tensor::parameter(Tensor::randn(&[6, 36]).mul_scalar(0.2).to_array()),
+                b: Tensor::parameter(Tensor::randn(&[6]).to_array()),
+            };
+            m.eval();
+            m
+        };
+        let cal = batches(3);
+        let mut float = make();
+        let want = out(&mut float, &cal[0]);
+        let mapping = get_default_qconfig_mapping(Backend::from(engine));
+        let mut p = prepare_fx(make(), &mapping, &cal[..1]).unwrap();
+        for b in &cal {
+            p.forward(b.clone()).unwrap();
+        }
+        let mut q = convert_fx(p).unwrap();
+        let t = targets(&q);
+        for op in [
+            "torch.ops.quantized.hardswish",
+            "torch.sigmoid",
+            "torch.ops.quantized.mul",
+            "torch.ops.quantized.add_scalar",
+            "torch.nn.functional.avg_pool2d",
+            "reshape",
+            "torch.ops.quantized.linear",
+            "tanh",
+            "torch.ops.quantized.leaky_relu",
+        ] {
+            assert!(t.iter().any(|n| n == op), "{engine}: no {op} in\n{}", q.graph());
+        }
+        assert_eq!(t.iter().filter(|n| *n == "dequantize").count(), 1, "{}", q.graph());
+        let got = out(&mut q, &cal[0]);
+        let range = want.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+        let err = max_diff(&got, &want);
+        assert!(err < 0.05 * range.max(0.1), "{engine}: error {err} vs range {range}");
+    }
+}
