@@ -431,12 +431,24 @@ fn functionals_become_quantized_operators() {
             "tanh",
             "torch.ops.quantized.leaky_relu",
         ] {
-            assert!(t.iter().any(|n| n == op), "{engine}: no {op} in\n{}", q.graph());
+            assert!(
+                t.iter().any(|n| n == op),
+                "{engine}: no {op} in\n{}",
+                q.graph()
+            );
         }
-        assert_eq!(t.iter().filter(|n| *n == "dequantize").count(), 1, "{}", q.graph());
+        assert_eq!(
+            t.iter().filter(|n| *n == "dequantize").count(),
+            1,
+            "{}",
+            q.graph()
+        );
         let got = out(&mut q, &cal[0]);
         let range = want.iter().fold(0.0f32, |m, v| m.max(v.abs()));
         let err = max_diff(&got, &want);
-        assert!(err < 0.05 * range.max(0.1), "{engine}: error {err} vs range {range}");
+        assert!(
+            err < 0.05 * range.max(0.1),
+            "{engine}: error {err} vs range {range}"
+        );
     }
 }

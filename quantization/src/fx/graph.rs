@@ -675,7 +675,7 @@ fn py_float(v: f64) -> String {
     }
     let s = format!("{v}");
     let exp = v.abs().log10().floor();
-    if !(-5.0..16.0).contains(&exp) {
+    if !(-4.0..16.0).contains(&exp) {
         let e = format!("{v:e}");
         // Python writes e-05 / e+16.
         if let Some((m, x)) = e.split_once('e') {

@@ -221,8 +221,8 @@ fn match_piece(
     let can_more = piece.max.is_none_or(|m| count < m);
     if can_more {
         let mut more = |p: usize| {
-            // An empty iteration would loop forever.
-            p != pos && match_piece(piece, count + 1, s, p, k)
+            // An empty optional iteration would loop forever; required ones (anchors) are fine.
+            (p != pos || count < piece.min) && match_piece(piece, count + 1, s, p, k)
         };
         if match_atom(&piece.atom, s, pos, &mut more) {
             return true;
