@@ -54,8 +54,8 @@ fn normalize(seq: Vec<(String, String)>) -> Vec<(String, String)> {
 fn output_scale(prepared: &GraphModule) -> f64 {
     let g = prepared.graph();
     let out = g.output_node().unwrap();
-    let obs = g.node(out).inputs()[0];
-    let path = g.node(obs).target_name().unwrap();
+    let obs = g.get(out).unwrap().inputs()[0];
+    let path = g.get(obs).unwrap().target_name().unwrap();
     let m = prepared
         .get_submodule(path)
         .unwrap()

@@ -333,3 +333,76 @@ fn graphs_are_editable_and_linted() {
     let err = quantization::fx::GraphModule::new(bad, vec![], vec![]).unwrap_err();
     assert!(err.to_string().contains("module"), "{err}");
 }
+
+#[derive(Module)]
+struct Recurrent {
+    lstm: Child,
+    head: Child,
+}
+
+impl Forward for Recurrent {
+    fn forward_impl(&mut self, x: Value) -> nn::Result<Value> {
+        // LSTM returns (output, (h_n, c_n)); the tuple's parts are used directly.
+        let out = self.lstm.forward(x)?.into_tuple("Recurrent")?;
+        let states = out[1].clone().into_tuple("Recurrent")?;
+        let h = states[0].clone().into_float("Recurrent")?;
+        let y = out[0]
+            .clone()
+            .into_float("Recurrent")?
+            .mean_dims(&[0], false)?;
+        let both = Tensor::cat(&[y, h.reshape(&[2, 5])?], 1)?;
+        self.head.forward(Value::Float(both))
+    }
+}
+
+#[test]
+fn tuple_outputs_of_leaves_become_getitem_nodes() {
+    nn::manual_seed(9);
+    let mut m = Recurrent {
+        lstm: Child::new(nn::LSTM::new(nn::RnnConfig::new(3, 5)).unwrap()),
+        head: Child::new(Linear::new(10, 2, true)),
+    };
+    let x = Value::Float(Tensor::randn(&[4, 2, 3]));
+    let want = m
+        .forward(x.clone())
+        .unwrap()
+        .into_float("m")
+        .unwrap()
+        .to_vec();
+    let mut gm = symbolic_trace(m, std::slice::from_ref(&x)).unwrap();
+    let getitems = gm
+        .graph()
+        .nodes()
+        .filter(|n| n.is_function(Function::GetItem))
+        .count();
+    assert_eq!(getitems, 4, "{}", gm.graph());
+    let got = gm.forward(x).unwrap().into_float("gm").unwrap().to_vec();
+    assert_eq!(got, want);
+}
+
+#[test]
+fn a_leaf_predicate_decides_by_path_and_module() {
+    let make = || {
+        nn::Sequential::new()
+            .with(mlp())
+            .with(Linear::new(3, 2, true))
+    };
+    let x = Value::Float(Tensor::randn(&[2, 4]));
+    // By default the inner Sequential is traced through: its children are called by path.
+    let gm = symbolic_trace(make(), std::slice::from_ref(&x)).unwrap();
+    let calls: Vec<String> = ops(gm.graph())
+        .into_iter()
+        .filter(|(o, _)| *o == OpCode::CallModule)
+        .map(|(_, t)| t)
+        .collect();
+    assert_eq!(calls, ["0.0", "0.1", "1"]);
+    let opts = TraceOptions::new().leaf_if(|path, m| path == "0" && m.type_name() == "Sequential");
+    let mut gm = trace(make(), std::slice::from_ref(&x), &opts).unwrap();
+    let calls: Vec<String> = ops(gm.graph())
+        .into_iter()
+        .filter(|(o, _)| *o == OpCode::CallModule)
+        .map(|(_, t)| t)
+        .collect();
+    assert_eq!(calls, ["0", "1"]);
+    assert_eq!(gm.forward(x).unwrap().shape(), Some(vec![2, 2]));
+}

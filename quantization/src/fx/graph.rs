@@ -277,8 +277,8 @@ impl Graph {
         candidate
     }
 
-    /// The node with handle `id`.
-    pub fn node(&self, id: NodeId) -> &Node {
+    /// The node with handle `id` (a handle of this graph that is still in it).
+    pub(crate) fn node(&self, id: NodeId) -> &Node {
         self.nodes[id.0]
             .as_ref()
             .expect("erased nodes are not reachable by handle")
@@ -289,8 +289,13 @@ impl Graph {
         self.nodes.get(id.0).and_then(Option::as_ref)
     }
 
-    /// The node with handle `id`, mutably.
-    pub fn node_mut(&mut self, id: NodeId) -> &mut Node {
+    /// The node with handle `id`, mutably, if it is (still) in the graph.
+    pub fn get_mut(&mut self, id: NodeId) -> Option<&mut Node> {
+        self.nodes.get_mut(id.0).and_then(Option::as_mut)
+    }
+
+    /// The node with handle `id`, mutably (a handle of this graph that is still in it).
+    pub(crate) fn node_mut(&mut self, id: NodeId) -> &mut Node {
         self.nodes[id.0]
             .as_mut()
             .expect("erased nodes are not reachable by handle")

@@ -116,10 +116,13 @@ fn node_sequence(text: &str) -> Vec<String> {
 fn output_scale(prepared: &GraphModule) -> Result<f64, String> {
     let g = prepared.graph();
     let out = g.output_node().ok_or("the prepared graph has no output")?;
-    let obs = *g.node(out).inputs().first().ok_or("empty output")?;
+    let obs = g
+        .get(out)
+        .and_then(|n| n.inputs().first().copied())
+        .ok_or("empty output")?;
     let path = g
-        .node(obs)
-        .target_name()
+        .get(obs)
+        .and_then(|n| n.target_name())
         .ok_or("output is not an observer")?;
     let m = prepared
         .get_submodule(path)
