@@ -278,6 +278,37 @@ fn fuse_fx_folds_batch_norm_and_keeps_the_function() {
     let got = out(&mut fused, &x);
     let range = want.iter().fold(0.0f32, |m, v| m.max(v.abs()));
     assert!(max_diff(&got, &want) <= 1e-5 * range);
+    // A fused graph module goes on through prepare_fx and convert_fx like the model itself,
+    // and gives the same int8 result.
+    qtensor::set_engine(qtensor::Engine::Qnnpack).unwrap();
+    let mapping = get_default_qconfig_mapping(Backend::Qnnpack);
+    let run = |m: GraphModule| {
+        let mut c = convert_fx({
+            let mut p = m;
+            p.forward(x.clone()).unwrap();
+            p
+        })
+        .unwrap();
+        out(&mut c, &x)
+    };
+    let via_fused = run(prepare_fx(fused, &mapping, std::slice::from_ref(&x)).unwrap());
+    let direct = run(prepare_fx(
+        fixture_model(&cases("e2e_fx_ptq")[0]),
+        &mapping,
+        std::slice::from_ref(&x),
+    )
+    .unwrap());
+    assert_eq!(via_fused, direct);
+    // A prepared graph module cannot be prepared again.
+    let p = prepare_fx(
+        fixture_model(&cases("e2e_fx_ptq")[0]),
+        &mapping,
+        std::slice::from_ref(&x),
+    )
+    .unwrap();
+    let r = prepare_fx(p, &mapping, std::slice::from_ref(&x)).unwrap_err();
+    assert!(matches!(r.error, FxError::State(_)));
+    assert_eq!(r.into_model().stage(), Stage::Prepared);
 }
 
 #[test]
