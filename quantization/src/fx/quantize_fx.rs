@@ -18,13 +18,13 @@ type Out<M> = std::result::Result<GraphModule, Rejected<M>>;
 
 /// Where a graph module came from: a traced model (whose leaves were moved out), or a graph
 /// module given as is.
-enum Source<M> {
+pub(crate) enum Source<M> {
     Model { model: M, leaves: Vec<String> },
     Graph,
 }
 
 /// The model as a graph module: traced (leaves moved out of it) or, for a graph module, as is.
-fn to_graph<M: Module>(
+pub(crate) fn to_graph<M: Module>(
     model: M,
     inputs: &[Value],
     options: &TraceOptions,

@@ -432,30 +432,16 @@ pub fn symbolic_trace<M: Module>(
 ///
 /// Errors ([`FxError::Untraceable`], [`FxError::MissingExampleInputs`],
 /// [`FxError::Forward`]) hand the model back unchanged (buffers such as batch-norm running
-/// statistics are restored after the traced run either way).
+/// statistics are restored after the traced run either way). A [`GraphModule`] is returned
+/// as it is. The leaf modules are moved out of the model into the graph module under the
+/// same paths.
 pub fn trace<M: Module>(
-    mut model: M,
+    model: M,
     example_inputs: &[Value],
     options: &TraceOptions,
 ) -> std::result::Result<GraphModule, Rejected<M>> {
-    match trace_graph(&mut model, example_inputs, options, "symbolic_trace") {
-        Ok((graph, attrs, leaves)) => {
-            let mut modules = Vec::new();
-            for path in leaves {
-                match model.replace_submodule(&path, Box::new(nn::Identity::new())) {
-                    Ok(m) => modules.push((path, m)),
-                    Err(e) => return Err(Rejected::new(FxError::Forward(e), model)),
-                }
-            }
-            let training = model.is_training();
-            let mut gm = GraphModule::new(graph, modules, attrs)
-                .map_err(|e| FxError::Graph(e.to_string()))
-                .expect("a traced graph refers only to what the tracer registered");
-            gm.training = training;
-            Ok(gm)
-        }
-        Err(e) => Err(Rejected::new(e, model)),
-    }
+    super::quantize_fx::to_graph(model, example_inputs, options, "symbolic_trace")
+        .map(|(gm, _source)| gm)
 }
 
 /// What a traced run produced: the graph, its attributes and the leaf paths.
