@@ -243,6 +243,79 @@ pub(crate) unsafe fn gemm(isa: Isa, a: &dyn ASource, w: &PackedWeight, ep: &Epil
     });
 }
 
+/// Runs the GEMM into a freshly allocated row-major `rows x n` output
+/// (`T` must be the stage's element type: u8 requant, i32 raw, f32 float).
+/// Falls back to the scalar path if `isa` is not available.
+pub(crate) fn gemm_to_vec<T: Copy + Default>(
+    isa: Isa,
+    a: &dyn ASource,
+    w: &PackedWeight,
+    ep: &Epilogue,
+) -> Vec<T> {
+    let isa = if isa.is_available() { isa } else { Isa::Scalar };
+    assert_eq!(
+        std::mem::size_of::<T>(),
+        elem_size(ep),
+        "output type must match the epilogue"
+    );
+    assert_eq!(
+        ep.col_corr.len(),
+        w.n(),
+        "epilogue width must match the weight"
+    );
+    let mut out = vec![T::default(); a.rows() * w.n()];
+    let dst = Out {
+        ptr: out.as_mut_ptr().cast::<u8>(),
+        ldc: w.n(),
+    };
+    // SAFETY: the ISA is available; `out` holds rows x n elements of the
+    // stage's type with stride n; the epilogue has n columns (checked above).
+    unsafe { gemm(isa, a, w, ep, Target::Rows(dst)) };
+    out
+}
+
+/// Runs a requantizing GEMM whose output goes to NC(S) planes: `out` holds
+/// `images * planes * s` bytes (`images * s == a.rows()`) and this GEMM's
+/// columns are planes `col0..col0 + n`. Falls back to scalar if `isa` is
+/// unavailable; panics on inconsistent sizes (an internal invariant).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn gemm_planar(
+    isa: Isa,
+    a: &dyn ASource,
+    w: &PackedWeight,
+    ep: &Epilogue,
+    out: &mut [u8],
+    col0: usize,
+    planes: usize,
+    s: usize,
+) {
+    let isa = if isa.is_available() { isa } else { Isa::Scalar };
+    assert_eq!(
+        elem_size(ep),
+        1,
+        "planar output needs the requantizing epilogue"
+    );
+    assert_eq!(
+        ep.col_corr.len(),
+        w.n(),
+        "epilogue width must match the weight"
+    );
+    assert!(
+        s > 0 && a.rows().is_multiple_of(s),
+        "rows must be whole images"
+    );
+    assert_eq!(a.rows() * planes, out.len(), "planar output size");
+    assert!(col0 + w.n() <= planes, "columns must be inside the planes");
+    if out.is_empty() || w.n() == 0 {
+        return;
+    }
+    // SAFETY: col0 < planes, so col0 * s < images * planes * s = out.len().
+    let ptr = unsafe { out.as_mut_ptr().add(col0 * s) };
+    // SAFETY: the ISA is available; every (pixel, column) maps to
+    // ((pixel / s) * planes + col0 + column) * s + pixel % s < out.len().
+    unsafe { gemm(isa, a, w, ep, Target::Planar { ptr, planes, s }) };
+}
+
 /// Computes rows `r0..r0 + rows` for panels `panels`.
 ///
 /// # Safety
