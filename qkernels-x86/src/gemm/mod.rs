@@ -53,7 +53,7 @@ impl Out {
 /// Where the GEMM writes: a row-major matrix, or (u8 requantized outputs only)
 /// NC(S) planes: element `(pixel, col)` at `ptr + ((pixel / s) * planes + col) * s + pixel % s`.
 #[derive(Debug, Clone, Copy)]
-pub(crate) enum Target {
+enum Target {
     /// Row-major `rows x n` at `Out`.
     Rows(Out),
     /// Channel planes of `s` pixels; `planes` channels per image.
@@ -196,7 +196,7 @@ fn elem_size(ep: &Epilogue) -> usize {
 /// `isa` must be available; `out` must be valid for writes of every element
 /// of the `rows x n` result in the stage's element type (u8 for `Planar`),
 /// and `ep` must have `w.n()` columns.
-pub(crate) unsafe fn gemm(isa: Isa, a: &dyn ASource, w: &PackedWeight, ep: &Epilogue, out: Target) {
+unsafe fn gemm(isa: Isa, a: &dyn ASource, w: &PackedWeight, ep: &Epilogue, out: Target) {
     let m = a.rows();
     let n = w.n();
     if m == 0 || n == 0 {
