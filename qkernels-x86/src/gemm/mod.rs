@@ -23,6 +23,8 @@ pub use pack::PackedWeight;
 use pack::NR;
 use rayon::prelude::*;
 
+/// K block (bytes of K per pass over a panel slice); a multiple of 4.
+pub(crate) const KC: usize = 2048;
 /// Largest tile height of any ISA.
 pub(crate) const MR_MAX: usize = 8;
 /// Row stride of an accumulator tile.
@@ -130,7 +132,19 @@ pub(crate) fn row_sum(row: &[u8]) -> i32 {
     s as i32
 }
 
-type TileFn = unsafe fn(&[u8], usize, usize, &[i8], usize, &mut Tile);
+/// Shape of one tile call: `mr` rows of A with row stride `lda`, `klen` bytes
+/// of K (a multiple of 4), a panel of `width` columns; `init` adds to the
+/// accumulators already in the tile instead of starting from zero.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct TileArgs {
+    pub lda: usize,
+    pub klen: usize,
+    pub mr: usize,
+    pub width: usize,
+    pub init: bool,
+}
+
+type TileFn = unsafe fn(&[u8], &[i8], TileArgs, &mut Tile);
 pub(crate) type EpilogueFn = unsafe fn(&Tile, usize, usize, &[i32], &EpView<'_>, Out);
 
 /// The kernels of one ISA.
@@ -141,8 +155,8 @@ struct Kernels {
     epilogue: EpilogueFn,
 }
 
-fn safe_scalar_tile(a: &[u8], kp: usize, mr: usize, p: &[i8], w: usize, acc: &mut Tile) {
-    scalar::tile(a, kp, mr, p, w, acc)
+fn safe_scalar_tile(a: &[u8], p: &[i8], args: TileArgs, acc: &mut Tile) {
+    scalar::tile(a, p, args, acc)
 }
 
 fn kernels(isa: Isa) -> Kernels {
@@ -207,7 +221,7 @@ unsafe fn gemm(isa: Isa, a: &dyn ASource, w: &PackedWeight, ep: &Epilogue, out: 
     let elem = elem_size(ep);
     let panels = w.panels();
     // Row block: a multiple of the tile height, about 64 KiB..192 KiB of packed A.
-    let mb_target = (96 * 1024 / kp.max(1)).clamp(kern.mr, 192);
+    let mb_target = (96 * 1024 / kp.clamp(1, KC)).clamp(kern.mr, 192);
     let mb = (mb_target / kern.mr).max(1) * kern.mr;
     let row_blocks = m.div_ceil(mb);
     let work = (m as u128) * (n as u128) * (kp as u128);
@@ -337,7 +351,15 @@ unsafe fn run_task(
     let mut sums = vec![0i32; rows];
     let need_sums = ep.needs_row_sums;
     a.pack_rows(r0, rows, kp, &mut apack, need_sums.then_some(&mut sums[..]));
-    let mut acc: Tile = [0; MR_MAX * TILE_LD];
+    // K is cut into blocks of KC so that a panel's K slice stays in L2 while
+    // every row tile of the block uses it; tiles keep their partial sums.
+    let kblocks = kp.div_ceil(KC).max(1);
+    let ntiles = if kblocks > 1 {
+        rows.div_ceil(kern.mr)
+    } else {
+        1
+    };
+    let mut accs: Vec<Tile> = vec![[0; MR_MAX * TILE_LD]; ntiles];
     // Planar targets: the task's u8 results for one panel, row-major, then scattered.
     let mut block = match out {
         Target::Planar { .. } => vec![0u8; rows * NR],
@@ -346,24 +368,39 @@ unsafe fn run_task(
     for p in panels {
         let (panel, width) = w.panel(p);
         let view = ep.view(p * NR, width);
-        let mut r = 0;
-        while r < rows {
-            let mr = kern.mr.min(rows - r);
-            let a_tile = &apack[r * kp..(r + mr) * kp];
-            // SAFETY: the ISA is available (caller's contract); slices are in bounds.
-            unsafe { (kern.tile)(a_tile, kp, mr, panel, width, &mut acc) };
-            let dst = match out {
-                // SAFETY: rows r0+r.. and columns p*NR.. lie inside the output (caller's contract).
-                Target::Rows(o) => unsafe { o.offset(r0 + r, p * NR, elem) },
-                Target::Planar { .. } => Out {
-                    ptr: block[r * NR..].as_mut_ptr(),
-                    ldc: NR,
-                },
-            };
-            // SAFETY: `dst` addresses rows r..r+mr and `width` columns of the
-            // caller's output or of `block` (rows x NR bytes).
-            unsafe { (kern.epilogue)(&acc, mr, width, &sums[r..r + mr], &view, dst) };
-            r += mr;
+        for kb in 0..kblocks {
+            let k0 = kb * KC;
+            let klen = KC.min(kp - k0);
+            let slice = &panel[k0 * width..(k0 + klen) * width];
+            let mut r = 0;
+            while r < rows {
+                let mr = kern.mr.min(rows - r);
+                let acc = &mut accs[if kblocks > 1 { r / kern.mr } else { 0 }];
+                let a_tile = &apack[r * kp + k0..(r + mr - 1) * kp + k0 + klen];
+                let args = TileArgs {
+                    lda: kp,
+                    klen,
+                    mr,
+                    width,
+                    init: kb > 0,
+                };
+                // SAFETY: the ISA is available (caller's contract); slices are in bounds.
+                unsafe { (kern.tile)(a_tile, slice, args, acc) };
+                if kb + 1 == kblocks {
+                    let dst = match out {
+                        // SAFETY: rows r0+r.. and columns p*NR.. lie inside the output (caller's contract).
+                        Target::Rows(o) => unsafe { o.offset(r0 + r, p * NR, elem) },
+                        Target::Planar { .. } => Out {
+                            ptr: block[r * NR..].as_mut_ptr(),
+                            ldc: NR,
+                        },
+                    };
+                    // SAFETY: `dst` addresses rows r..r+mr and `width` columns of the
+                    // caller's output or of `block` (rows x NR bytes).
+                    unsafe { (kern.epilogue)(acc, mr, width, &sums[r..r + mr], &view, dst) };
+                }
+                r += mr;
+            }
         }
         if let Target::Planar { ptr, planes, s } = out {
             // SAFETY: the caller's output holds every (pixel, column) element of
