@@ -4,6 +4,10 @@
 //! and `W` is the int8 weight in PyTorch's Linear layout, packed once into a
 //! [`PackedWeight`]. Activations are packed per call (K padded to 4, row sums
 //! computed on the way); the weight panels are [`pack::NR`] columns wide.
+//! The micro-kernels compute tiles of `MR` rows x 64 columns (VNNI: 6 x 64,
+//! 24 zmm accumulators); K is processed in blocks of `KC` bytes so a panel's
+//! K slice stays in L2 while every row tile of a row block (about 96 KiB of
+//! packed activations) uses it.
 //! Work is split into (row block, panel range) tasks run on the crate's
 //! thread pool; every output element is computed by the same instruction
 //! sequence whatever the split, so results do not depend on the thread count.
