@@ -48,7 +48,7 @@ pub(crate) unsafe fn tile(a: &[u8], panel: &[i8], args: TileArgs, acc: &mut Tile
     }
 }
 
-/// Columns `c0..c0 + cols` (at most 8) of the tile, over the whole K.
+/// Columns `c0..c0 + cols` (at most 8) of the tile over `groups` groups of 4 K values.
 #[target_feature(enable = "avx2,fma")]
 #[inline]
 #[allow(clippy::too_many_arguments)]
