@@ -7,6 +7,7 @@
 //! | `torch.ao.quantization.fake_quantize.*`, `_LearnableFakeQuantize` | [`fake_quantize`] |
 //! | `QConfig`, `default_qconfig`, `get_default_qconfig`, ... | [`qconfig`] |
 //! | `fuse_modules`, `prepare`, `convert`, `quantize`, `QuantWrapper`, mappings | [`eager`] |
+//! | `quantize_dynamic`, the dynamic module mapping | [`dynamic`] |
 //! | `torch.fx`, `quantize_fx` (`prepare_fx`, `convert_fx` ...), `QConfigMapping` | [`fx`] |
 //!
 //! Observers and fake-quantize modules are plain stateful structs working on `ndarray` views;
@@ -48,6 +49,7 @@
 //! ```
 
 mod dtype;
+pub mod dynamic;
 pub mod eager;
 mod error;
 pub mod fake_quantize;

@@ -78,5 +78,10 @@ fn quantized_weight(m: &dyn Module) -> Option<(&QTensor, Option<&[f32]>)> {
     if let Some(l) = m.downcast_ref::<nn_quantized::Linear>() {
         return Some((l.weight(), l.bias()));
     }
+    if let Some(l) = m.downcast_ref::<nn_quantized_dynamic::Linear>() {
+        if let nn_quantized_dynamic::DynamicWeight::QInt8(w) = l.weight() {
+            return Some((w, l.bias()));
+        }
+    }
     None
 }

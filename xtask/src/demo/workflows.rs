@@ -2,7 +2,9 @@
 
 use nn::data::Dataset;
 use nn::{Module, StateDict, Tensor, Value};
+use nn_quantized_dynamic::WeightDType;
 use qtensor::Engine;
+use quantization::dynamic::{quantize_dynamic, DynamicSpec};
 use quantization::eager::{convert, fuse_modules, prepare, QConfigMapping, QuantMapping};
 use quantization::fx::{convert_fx, get_default_qconfig_mapping, prepare_fx};
 use quantization::{get_default_qconfig, Backend};
@@ -14,6 +16,8 @@ use super::{Options, Outcome};
 /// A way to quantize the model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Workflow {
+    /// Dynamic quantization of the linear layers (`quantize_dynamic`).
+    Dynamic,
     /// Eager-mode static post-training quantization.
     Eager,
     /// Graph-mode (FX) static post-training quantization of the same forward code.
@@ -22,11 +26,12 @@ pub enum Workflow {
 
 impl Workflow {
     /// Every workflow, in the order the table shows them.
-    pub const ALL: &'static [Workflow] = &[Workflow::Eager, Workflow::Fx];
+    pub const ALL: &'static [Workflow] = &[Workflow::Dynamic, Workflow::Eager, Workflow::Fx];
 
     /// The name used on the command line and in the table.
     pub fn name(self) -> &'static str {
         match self {
+            Workflow::Dynamic => "dynamic",
             Workflow::Eager => "eager",
             Workflow::Fx => "fx",
         }
@@ -59,6 +64,9 @@ impl Workflow {
         let mut model = DigitsCnn::with_state(state)?;
         let backend = Backend::from(engine);
         match self {
+            Workflow::Dynamic => {
+                quantize_dynamic(&mut model, &DynamicSpec::Default, WeightDType::QInt8)?;
+            }
             Workflow::Eager => {
                 fuse_modules(&mut model, FUSE_GROUPS)?;
                 let mapping = QuantMapping::default_static();

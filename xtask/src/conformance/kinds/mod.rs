@@ -3,6 +3,7 @@
 use super::check::Verdict;
 use super::fixture::Case;
 
+mod dynamic;
 mod e2e_eager;
 mod e2e_fx;
 mod fake_quant;
@@ -35,6 +36,9 @@ pub fn handler(kind: &str) -> Option<Handler> {
         "e2e_fx_ptq" => e2e_fx::fx_ptq,
         "observer" => observers::observer,
         "fake_quantize_module" => fake_quantize::fake_quantize_module,
+        "dynamic_rnn" => dynamic::rnn,
+        "dynamic_rnn_cell" => dynamic::rnn_cell,
+        "e2e_dynamic" => dynamic::e2e,
         _ => return None,
     })
 }
