@@ -195,20 +195,16 @@ fn dynamic_quantization_matches_pytorch() {
             .nodes()
             .any(|n| n.target.to_string().starts_with("activation_post_process")));
         let mut q = convert_fx(p).unwrap();
-        let fns: Vec<Option<Function>> = q.graph().nodes().map(|n| n.function()).collect();
-        // Linear-relu is fused (linear_relu_dynamic), as PyTorch's fused dynamic module.
+        // The linears become the dynamic modules (linear-relu fused first), as PyTorch's.
         assert_eq!(
-            fns.iter()
-                .filter(|f| **f == Some(Function::QLinearReluDynamic))
-                .count(),
-            1
+            q.get_submodule("0").unwrap().type_name(),
+            "DynamicQuantizedLinearReLU"
         );
         assert_eq!(
-            fns.iter()
-                .filter(|f| **f == Some(Function::QLinearDynamic))
-                .count(),
-            1
+            q.get_submodule("2").unwrap().type_name(),
+            "DynamicQuantizedLinear"
         );
+        assert!(!q.graph().nodes().any(|n| n.is_method("dequantize")));
         let y = out(&mut q, &x);
         let want: Vec<f32> = f32_tensor(&case["expected"]["y"]).iter().copied().collect();
         let range = want.iter().fold(0.0f32, |m, v| m.max(v.abs()));
@@ -219,6 +215,49 @@ fn dynamic_quantization_matches_pytorch() {
             max_diff(&y, &want)
         );
     }
+}
+
+#[derive(Module)]
+struct FunctionalLinear {
+    w: Tensor,
+    b: Tensor,
+}
+
+impl Forward for FunctionalLinear {
+    fn forward_impl(&mut self, x: Value) -> nn::Result<Value> {
+        let x = x.into_float("FunctionalLinear")?;
+        Ok(Value::Float(F::linear(&x, &self.w, Some(&self.b))?))
+    }
+}
+
+#[test]
+fn a_functional_linear_is_quantized_dynamically() {
+    qtensor::set_engine(qtensor::Engine::Fbgemm).unwrap();
+    nn::manual_seed(8);
+    let lin = Linear::new(5, 3, true);
+    let m = FunctionalLinear {
+        w: lin.weight.clone(),
+        b: lin.bias.clone().unwrap(),
+    };
+    let mut module = Sequential::new().with(lin);
+    let x = Value::Float(Tensor::randn(&[4, 5]));
+    let mapping = QConfigMapping::new().set_global(Some(default_dynamic_qconfig()));
+    let mut q = convert_fx(prepare_fx(m, &mapping, std::slice::from_ref(&x)).unwrap()).unwrap();
+    assert!(
+        q.graph()
+            .nodes()
+            .any(|n| n.is_function(Function::QLinearDynamic)),
+        "{}",
+        q.graph()
+    );
+    // The same weights as a module through quantize_dynamic give the same result.
+    quantization::dynamic::quantize_dynamic(
+        &mut module,
+        &quantization::dynamic::DynamicSpec::Default,
+        nn_quantized_dynamic::WeightDType::QInt8,
+    )
+    .unwrap();
+    assert_eq!(out(&mut q, &x), out(&mut module, &x));
 }
 
 #[test]

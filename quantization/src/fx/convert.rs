@@ -18,6 +18,7 @@ use super::graph_module::{GraphModule, Stage};
 use super::patterns::Kind;
 use super::prepare::{Mode, NodePlan, PreparedInfo};
 use super::runtime::Attr;
+use crate::dynamic::DynamicMapping;
 use crate::eager::{FromFloatCtx, ObserverModule, QuantMapping};
 use crate::{DType, ZeroPoints};
 
@@ -391,34 +392,31 @@ impl Converter<'_> {
         Ok(())
     }
 
-    /// Dynamic quantization of a linear (module or functional): the weight packed, the
-    /// activation quantized per call by `linear_dynamic`.
+    /// Dynamic quantization: a module swapped for its dynamic counterpart (the dynamic
+    /// mapping's constructors); a functional linear lowered to `linear_dynamic` with its
+    /// weight packed.
     fn convert_dynamic(&mut self, id: NodeId, plan: &NodePlan) -> Result<()> {
         let node = self.graph.node(id).clone();
-        let mut relu = false;
-        let (x, w, b) = if node.op == OpCode::CallModule {
+        if node.op == OpCode::CallModule {
+            let path = node.target_name().unwrap_or_default().to_string();
             let m = self.ctx_module(id)?;
-            let m = if m.is::<nn_intrinsic::LinearReLU>() {
-                relu = true;
-                nn_intrinsic::first_child(m).map_err(|e| err(&node.name, e.to_string()))?
-            } else {
-                m
-            };
-            let lin = m
-                .downcast_ref::<nn::Linear>()
-                .ok_or_else(|| err(&node.name, "dynamic quantization supports Linear"))?;
-            (
-                node.args.first().cloned().unwrap_or(Arg::None),
-                lin.weight.clone(),
-                lin.bias.clone(),
-            )
-        } else {
-            let w = self
-                .tensor_attr(node.args.get(1), "weight", &node.name)?
-                .ok_or_else(|| err(&node.name, "no weight"))?;
-            let b = self.tensor_attr(node.args.get(2), "bias", &node.name)?;
-            (node.args.first().cloned().unwrap_or(Arg::None), w, b)
-        };
+            let build = DynamicMapping::default()
+                .get(m.type_name())
+                .ok_or_else(|| {
+                    err(
+                        &node.name,
+                        format!("{} has no dynamic quantized module", m.type_name()),
+                    )
+                })?;
+            let q = build(m, &plan.qconfig).map_err(|e| err(&node.name, e.to_string()))?;
+            self.swaps.push((path, q));
+            return Ok(());
+        }
+        let x = node.args.first().cloned().unwrap_or(Arg::None);
+        let w = self
+            .tensor_attr(node.args.get(1), "weight", &node.name)?
+            .ok_or_else(|| err(&node.name, "no weight"))?;
+        let b = self.tensor_attr(node.args.get(2), "bias", &node.name)?;
         let stand_in = nn::Identity::new();
         let ctx = FromFloatCtx::new(&node.name, &stand_in, &plan.qconfig, None);
         let qw = ctx
@@ -434,11 +432,7 @@ impl Converter<'_> {
             Attr::Packed(Arc::new(packed)),
         )?;
         let reduce = qtensor::engine() == Engine::Fbgemm;
-        let f = if relu {
-            Function::QLinearReluDynamic
-        } else {
-            Function::QLinearDynamic
-        };
+        let f = Function::QLinearDynamic;
         let new = self.graph.insert(
             Position::Before(id),
             OpCode::CallFunction,

@@ -61,7 +61,8 @@
 //! `sigmoid`, `tanh`, `hardsigmoid`, `softmax` get fixed-parameter observers; everything else
 //! stays float, with `dequantize` before it and `quantize_per_tensor` after it where a
 //! quantized section resumes. A `None` qconfig keeps a node float the same way. Dynamic
-//! qconfigs quantize `Linear` / `F.linear` (and linear-relu) with `linear_dynamic`;
+//! qconfigs swap `Linear`, fused linear-relu, `LSTM`, `GRU` and the cells for the dynamic
+//! modules (the dynamic mapping's constructors) and lower `F.linear` to `linear_dynamic`;
 //! weight-only qconfigs (float activation) replace a linear / conv weight by its quantized
 //! value.
 //!
@@ -70,8 +71,6 @@
 //! - The forward is traced by running it on example inputs (also for [`fuse_fx`] and
 //!   [`symbolic_trace`]); shapes are those of the example, and buffers a training-mode
 //!   forward would update are restored afterwards.
-//! - Dynamically quantized linear modules become `torch.ops.quantized.linear_dynamic` calls
-//!   with a packed weight attribute rather than `nnqd.Linear` modules (same numerics).
 //! - Weight-only quantization stays a float module holding the quantize-dequantized weight
 //!   (PyTorch keeps a reference module that does this at every call).
 //! - Converted modules keep scales and zero points as plain attributes; `load_state_dict`

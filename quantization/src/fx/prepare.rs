@@ -14,6 +14,7 @@ use super::graph::{Arg, Graph, NodeId, OpCode, Position, Target};
 use super::graph_module::{GraphModule, Stage};
 use super::patterns::{self, Kind};
 use super::qconfig_mapping::{ObjectType, QConfigMapping};
+use crate::dynamic::DynamicMapping;
 use crate::eager::{ObserverModule, QuantMapping};
 use crate::fake_quantize::defaults as fq;
 use crate::observer::defaults as obs;
@@ -122,19 +123,24 @@ fn plan_nodes(
     qconfigs: &HashMap<NodeId, QConfig>,
     smap: &QuantMapping,
 ) -> Result<HashMap<NodeId, NodePlan>> {
+    let dmap = DynamicMapping::default();
     let mut plans = HashMap::new();
     for n in gm.graph.nodes() {
         let Some(q) = qconfigs.get(&n.id()) else {
             continue;
         };
-        let kind = patterns::kind(n, gm, smap);
-        if kind == Kind::Float {
-            continue;
-        }
         let mode = mode_of(q);
         let module = (n.op == OpCode::CallModule)
             .then(|| n.target_name().and_then(|t| gm.get_submodule(t).ok()))
             .flatten();
+        let dynamic_module = module.is_some_and(|m| dmap.get(m.type_name()).is_some());
+        let kind = match mode {
+            Mode::Dynamic if dynamic_module => Kind::Module,
+            _ => patterns::kind(n, gm, smap),
+        };
+        if kind == Kind::Float {
+            continue;
+        }
         let keep = match mode {
             Mode::Static => {
                 if let Some(d) = activation_dtype(q) {
@@ -151,11 +157,7 @@ fn plan_nodes(
                 }
                 true
             }
-            Mode::Dynamic => {
-                n.function() == Some(Function::Linear)
-                    || module
-                        .is_some_and(|m| m.is::<nn::Linear>() || m.is::<nn_intrinsic::LinearReLU>())
-            }
+            Mode::Dynamic => n.function() == Some(Function::Linear) || dynamic_module,
             Mode::WeightOnly => module.is_some_and(|m| {
                 m.is::<nn::Linear>()
                     || m.is::<nn::Conv1d>()
