@@ -8,6 +8,7 @@
 //! | `QConfig`, `default_qconfig`, `get_default_qconfig`, ... | [`qconfig`] |
 //! | `fuse_modules`, `prepare`, `convert`, `quantize`, `QuantWrapper`, mappings | [`eager`] |
 //! | `quantize_dynamic`, the dynamic module mapping | [`dynamic`] |
+//! | `torch.fx`, `quantize_fx` (`prepare_fx`, `convert_fx` ...), `QConfigMapping` | [`fx`] |
 //!
 //! Observers and fake-quantize modules are plain stateful structs working on `ndarray` views;
 //! the module system wraps them. Every fallible call returns [`QuantError`].
@@ -52,6 +53,7 @@ pub mod dynamic;
 pub mod eager;
 mod error;
 pub mod fake_quantize;
+pub mod fx;
 pub mod observer;
 pub mod qconfig;
 
