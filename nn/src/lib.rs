@@ -15,6 +15,7 @@
 //! | `torch.optim.SGD`, `torch.optim.Adam` | [`optim::Sgd`], [`optim::Adam`] |
 //! | the digits data set (examples, tests) | [`data`] |
 //! | `torch.manual_seed` | [`manual_seed`] |
+//! | the hooks `torch.fx`'s tracer relies on | [`trace`] |
 //! | `torch.set_num_threads` | [`set_num_threads`] |
 //!
 //! A user's model is a struct: children in [`Child`] slots, parameters as [`Tensor`] fields,
@@ -77,6 +78,7 @@ pub mod quant_ops;
 mod rng;
 mod state_dict;
 mod tensor;
+pub mod trace;
 
 pub use containers::{ModuleDict, ModuleList, Sequential};
 pub use error::{NnError, Result, FIX_DEQUANT, FIX_FUNCTIONAL, FIX_QUANT};

@@ -212,3 +212,22 @@ fn custom_ops_from_other_crates() {
         "{err}"
     );
 }
+
+#[test]
+fn cat_along_a_later_dimension_feeds_kernels_that_need_contiguous_data() {
+    let a = Tensor::randn(&[2, 3, 4, 4]);
+    let b = Tensor::randn(&[2, 1, 4, 4]);
+    let c = Tensor::cat(&[a.clone(), b.clone()], 1).unwrap();
+    assert!(c.data().is_standard_layout());
+    let p = nn::functional::max_pool2d(&c, &nn::functional::Pool2dOptions::new(2)).unwrap();
+    // Channel 3 of the pooled result is b's only channel, pooled.
+    let pb = nn::functional::max_pool2d(&b, &nn::functional::Pool2dOptions::new(2)).unwrap();
+    let pv = p.to_vec();
+    let per = 4;
+    for n in 0..2 {
+        assert_eq!(
+            &pv[(n * 4 + 3) * per..(n * 4 + 4) * per],
+            &pb.to_vec()[n * per..(n + 1) * per]
+        );
+    }
+}

@@ -1,7 +1,7 @@
 //! GEMM and linear entry points (static quantized, dynamic, raw accumulators).
 
 use crate::error::{KernelError, Result};
-use crate::gemm::{self, check_isa, DenseA, Out, PackedWeight, Target};
+use crate::gemm::{self, check_isa, DenseA, PackedWeight};
 use crate::isa::{active_isa, Isa};
 use crate::output::{Activation, Epilogue, FloatPipeline, OutputPipeline};
 use crate::quant::{choose_qparams, find_min_max, validate_zero_point, QParams};
@@ -47,20 +47,16 @@ fn check_a(a: &[u8], m: usize, w: &PackedWeight) -> Result<()> {
 
 /// Runs the GEMM into a freshly allocated output of `m * n` elements.
 fn run<T: Copy + Default>(isa: Isa, a: &[u8], m: usize, w: &PackedWeight, ep: &Epilogue) -> Vec<T> {
-    let mut out = vec![T::default(); m * w.n()];
-    let src = DenseA {
-        data: a,
-        rows: m,
-        k: w.k(),
-    };
-    let dst = Out {
-        ptr: out.as_mut_ptr().cast::<u8>(),
-        ldc: w.n(),
-    };
-    // SAFETY: `isa` was checked by the callers; `out` holds m x n elements of the
-    // stage's type with stride n; the epilogue has n columns.
-    unsafe { gemm::gemm(isa, &src, w, ep, Target::Rows(dst)) };
-    out
+    gemm::gemm_to_vec(
+        isa,
+        &DenseA {
+            data: a,
+            rows: m,
+            k: w.k(),
+        },
+        w,
+        ep,
+    )
 }
 
 /// Raw accumulators `C[i, j] = sum_k a[i, k] * w[j, k]` (wrapping i32, no zero points).
@@ -186,8 +182,7 @@ pub fn quantize_dynamic_with_isa(
     let (lo, hi) = find_min_max(x);
     let qp = choose_qparams(lo, hi, 0, 255, reduce_range)?;
     let mut q = vec![0u8; x.len()];
-    // SAFETY: `isa` is available (checked above); lengths are equal.
-    unsafe { quantize::quantize_u8(isa, x, &mut q, qp.scale as f32, qp.zero_point) };
+    quantize::quantize_u8(isa, x, &mut q, qp.scale as f32, qp.zero_point);
     Ok((q, qp))
 }
 

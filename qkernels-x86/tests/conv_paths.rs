@@ -349,3 +349,31 @@ fn thread_count_does_not_change_conv_results() {
     }
     set_num_threads(before).unwrap();
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 40, .. ProptestConfig::default() })]
+    #[test]
+    fn random_depthwise_equals_reference(
+        n in 1usize..3, c in 2usize..40, h in 1usize..12, w in 1usize..80,
+        kh in 1usize..4, kw in 1usize..6, s in 1usize..4, pad in 0usize..3, d in 1usize..3,
+        seed in any::<u64>(),
+    ) {
+        prop_assume!(h + 2 * pad > d * (kh - 1) && w + 2 * pad > d * (kw - 1));
+        let params = ConvParams {
+            stride: vec![s, s],
+            padding: vec![pad, pad],
+            dilation: vec![d, d],
+            groups: c,
+            transposed: false,
+            output_padding: vec![],
+        };
+        let case = Case {
+            x_shape: vec![n, c, h, w],
+            w_shape: vec![c, 1, kh, kw],
+            params,
+            per_channel: seed.is_multiple_of(2),
+            relu: seed.is_multiple_of(3),
+        };
+        run(&case, seed);
+    }
+}

@@ -102,6 +102,9 @@ fn ragged_shapes_equal_reference_on_every_isa() {
 fn large_k_equals_reference() {
     check_case(5, 70, 4099, 101);
     check_case(13, 33, 1029, 102);
+    // Several K blocks (with a partial last one) and several row tiles.
+    check_case(40, 70, 5001, 103);
+    check_case(7, 130, 2052, 104);
 }
 
 #[test]

@@ -8,6 +8,7 @@
 //! | `QConfig`, `default_qconfig`, `get_default_qconfig`, ... | [`qconfig`] |
 //! | `fuse_modules`, `prepare`, `convert`, `quantize`, `QuantWrapper`, mappings | [`eager`] |
 //! | `quantize_dynamic`, the dynamic module mapping | [`dynamic`] |
+//! | `torch.fx`, `quantize_fx` (`prepare_fx`, `convert_fx` ...), `QConfigMapping` | [`fx`] |
 //! | saving / loading a converted model (`torch.save(qmodel.state_dict())`, `load_state_dict`) | [`save_quantized`], [`load_quantized`] (from [`nn_quantized::state`]) |
 //!
 //! Observers and fake-quantize modules are plain stateful structs working on `ndarray` views;
@@ -53,6 +54,7 @@ pub mod dynamic;
 pub mod eager;
 mod error;
 pub mod fake_quantize;
+pub mod fx;
 pub mod observer;
 pub mod qconfig;
 

@@ -16,80 +16,129 @@ pub(crate) fn clip(v: f32, min: f32, max: f32) -> f32 {
 
 /// `F.hardtanh(x, min, max)`: clamp; the gradient passes strictly inside `(min, max)`.
 pub fn hardtanh(x: &Tensor, min: f32, max: f32) -> Tensor {
-    x.unary(
-        "hardtanh",
-        move |v| v.max(min).min(max),
-        move |v, _| if v > min && v < max { 1.0 } else { 0.0 },
+    crate::trace::function(
+        "torch.nn.functional.hardtanh",
+        &[Some(x)],
+        || vec![("min_val", min.into()), ("max_val", max.into())],
+        || {
+            x.unary(
+                "hardtanh",
+                move |v| v.max(min).min(max),
+                move |v, _| if v > min && v < max { 1.0 } else { 0.0 },
+            )
+        },
     )
 }
 
 /// `F.relu6`: `hardtanh(x, 0, 6)`.
 pub fn relu6(x: &Tensor) -> Tensor {
-    hardtanh(x, 0.0, 6.0)
+    crate::trace::function(
+        "torch.nn.functional.relu6",
+        &[Some(x)],
+        crate::trace::no_args,
+        || hardtanh(x, 0.0, 6.0),
+    )
 }
 
 /// `F.hardswish`: `x * relu6(x + 3) / 6`.
 pub fn hardswish(x: &Tensor) -> Tensor {
-    x.unary(
-        "hardswish",
-        |v| v * clip(v + 3.0, 0.0, 6.0) / 6.0,
-        |v, _| {
-            if v < -3.0 {
-                0.0
-            } else if v <= 3.0 {
-                v / 3.0 + 0.5
-            } else {
-                1.0
-            }
+    crate::trace::function(
+        "torch.nn.functional.hardswish",
+        &[Some(x)],
+        crate::trace::no_args,
+        || {
+            x.unary(
+                "hardswish",
+                |v| v * clip(v + 3.0, 0.0, 6.0) / 6.0,
+                |v, _| {
+                    if v < -3.0 {
+                        0.0
+                    } else if v <= 3.0 {
+                        v / 3.0 + 0.5
+                    } else {
+                        1.0
+                    }
+                },
+            )
         },
     )
 }
 
 /// `F.hardsigmoid`: `relu6(x + 3) / 6`.
 pub fn hardsigmoid(x: &Tensor) -> Tensor {
-    x.unary(
-        "hardsigmoid",
-        |v| clip(v + 3.0, 0.0, 6.0) / 6.0,
-        |v, _| if v > -3.0 && v < 3.0 { 1.0 / 6.0 } else { 0.0 },
+    crate::trace::function(
+        "torch.nn.functional.hardsigmoid",
+        &[Some(x)],
+        crate::trace::no_args,
+        || {
+            x.unary(
+                "hardsigmoid",
+                |v| clip(v + 3.0, 0.0, 6.0) / 6.0,
+                |v, _| if v > -3.0 && v < 3.0 { 1.0 / 6.0 } else { 0.0 },
+            )
+        },
     )
 }
 
 /// `torch.sigmoid`.
 pub fn sigmoid(x: &Tensor) -> Tensor {
-    x.sigmoid()
+    crate::trace::function("torch.sigmoid", &[Some(x)], crate::trace::no_args, || {
+        x.sigmoid()
+    })
 }
 
 /// `torch.tanh`.
 pub fn tanh(x: &Tensor) -> Tensor {
-    x.tanh()
+    crate::trace::function("torch.tanh", &[Some(x)], crate::trace::no_args, || x.tanh())
 }
 
 /// `F.leaky_relu(x, negative_slope)`.
 pub fn leaky_relu(x: &Tensor, negative_slope: f32) -> Tensor {
-    x.unary(
-        "leaky_relu",
-        move |v| if v > 0.0 { v } else { v * negative_slope },
-        move |v, _| if v > 0.0 { 1.0 } else { negative_slope },
+    crate::trace::function(
+        "torch.nn.functional.leaky_relu",
+        &[Some(x)],
+        || vec![("negative_slope", negative_slope.into())],
+        || {
+            x.unary(
+                "leaky_relu",
+                move |v| if v > 0.0 { v } else { v * negative_slope },
+                move |v, _| if v > 0.0 { 1.0 } else { negative_slope },
+            )
+        },
     )
 }
 
 /// `F.elu(x, alpha)`: `x` for `x > 0`, else `alpha * (exp(x) - 1)`.
 pub fn elu(x: &Tensor, alpha: f32) -> Tensor {
-    x.unary(
-        "elu",
-        move |v| if v > 0.0 { v } else { alpha * v.exp_m1() },
-        move |v, _| if v > 0.0 { 1.0 } else { alpha * v.exp() },
+    crate::trace::function(
+        "torch.nn.functional.elu",
+        &[Some(x)],
+        || vec![("alpha", alpha.into())],
+        || {
+            x.unary(
+                "elu",
+                move |v| if v > 0.0 { v } else { alpha * v.exp_m1() },
+                move |v, _| if v > 0.0 { 1.0 } else { alpha * v.exp() },
+            )
+        },
     )
 }
 
 /// `F.silu`: `x * sigmoid(x)`.
 pub fn silu(x: &Tensor) -> Tensor {
-    x.unary(
-        "silu",
-        |v| v / (1.0 + (-v).exp()),
-        |v, _| {
-            let s = 1.0 / (1.0 + (-v).exp());
-            s * (1.0 + v * (1.0 - s))
+    crate::trace::function(
+        "torch.nn.functional.silu",
+        &[Some(x)],
+        crate::trace::no_args,
+        || {
+            x.unary(
+                "silu",
+                |v| v / (1.0 + (-v).exp()),
+                |v, _| {
+                    let s = 1.0 / (1.0 + (-v).exp());
+                    s * (1.0 + v * (1.0 - s))
+                },
+            )
         },
     )
 }
@@ -106,34 +155,50 @@ pub enum GeluApproximate {
 
 /// `F.gelu(x, approximate)`.
 pub fn gelu(x: &Tensor, approximate: GeluApproximate) -> Tensor {
-    match approximate {
-        GeluApproximate::None => x.unary(
-            "gelu",
-            |v| {
-                let v = f64::from(v);
-                (0.5 * v * (1.0 + erf(v / std::f64::consts::SQRT_2))) as f32
-            },
-            |v, _| {
-                let v = f64::from(v);
-                let cdf = 0.5 * (1.0 + erf(v / std::f64::consts::SQRT_2));
-                let pdf = (-0.5 * v * v).exp() / (2.0 * std::f64::consts::PI).sqrt();
-                (cdf + v * pdf) as f32
-            },
-        ),
-        GeluApproximate::Tanh => x.unary(
-            "gelu",
-            |v| {
-                let k = (2.0f32 / std::f32::consts::PI).sqrt();
-                0.5 * v * (1.0 + (k * (v + 0.044715 * v * v * v)).tanh())
-            },
-            |v, _| {
-                let k = (2.0f32 / std::f32::consts::PI).sqrt();
-                let inner = k * (v + 0.044715 * v * v * v);
-                let t = inner.tanh();
-                0.5 * (1.0 + t) + 0.5 * v * (1.0 - t * t) * k * (1.0 + 3.0 * 0.044715 * v * v)
-            },
-        ),
-    }
+    crate::trace::function(
+        "torch.nn.functional.gelu",
+        &[Some(x)],
+        || {
+            vec![(
+                "approximate",
+                crate::trace::TraceArg::Str(
+                    match approximate {
+                        GeluApproximate::None => "none",
+                        GeluApproximate::Tanh => "tanh",
+                    }
+                    .into(),
+                ),
+            )]
+        },
+        || match approximate {
+            GeluApproximate::None => x.unary(
+                "gelu",
+                |v| {
+                    let v = f64::from(v);
+                    (0.5 * v * (1.0 + erf(v / std::f64::consts::SQRT_2))) as f32
+                },
+                |v, _| {
+                    let v = f64::from(v);
+                    let cdf = 0.5 * (1.0 + erf(v / std::f64::consts::SQRT_2));
+                    let pdf = (-0.5 * v * v).exp() / (2.0 * std::f64::consts::PI).sqrt();
+                    (cdf + v * pdf) as f32
+                },
+            ),
+            GeluApproximate::Tanh => x.unary(
+                "gelu",
+                |v| {
+                    let k = (2.0f32 / std::f32::consts::PI).sqrt();
+                    0.5 * v * (1.0 + (k * (v + 0.044715 * v * v * v)).tanh())
+                },
+                |v, _| {
+                    let k = (2.0f32 / std::f32::consts::PI).sqrt();
+                    let inner = k * (v + 0.044715 * v * v * v);
+                    let t = inner.tanh();
+                    0.5 * (1.0 + t) + 0.5 * v * (1.0 - t * t) * k * (1.0 + 3.0 * 0.044715 * v * v)
+                },
+            ),
+        },
+    )
 }
 
 /// The error function in double precision: its Maclaurin series for `|x| <= 2.5`, and

@@ -27,45 +27,59 @@ fn reduce(losses: Tensor, r: Reduction) -> Tensor {
 
 /// `F.log_softmax(x, dim)`, computed stably (max subtracted).
 pub fn log_softmax(x: &Tensor, dim: isize) -> Result<Tensor> {
-    let d = resolve_dim("log_softmax", dim, x.ndim())?;
-    let mut out = x.to_array();
-    for mut lane in out.lanes_mut(Axis(d)) {
-        let m = lane.fold(f32::NEG_INFINITY, |a, &b| a.max(b));
-        let lse = m + lane.iter().map(|v| (v - m).exp()).sum::<f32>().ln();
-        lane.mapv_inplace(|v| v - lse);
-    }
-    let y = std::sync::Arc::new(out.clone());
-    Ok(Tensor::from_op("log_softmax", &[x], out, move |g, _| {
-        // dx = g - softmax * sum(g) along dim
-        let mut gx = g.clone();
-        for (mut lane, ylane) in gx.lanes_mut(Axis(d)).into_iter().zip(y.lanes(Axis(d))) {
-            let s: f32 = lane.sum();
-            lane.zip_mut_with(&ylane, |gv, &yv| *gv -= yv.exp() * s);
-        }
-        vec![Some(gx)]
-    }))
+    crate::trace::function(
+        "torch.nn.functional.log_softmax",
+        &[Some(x)],
+        || vec![("dim", dim.into())],
+        || {
+            let d = resolve_dim("log_softmax", dim, x.ndim())?;
+            let mut out = x.to_array();
+            for mut lane in out.lanes_mut(Axis(d)) {
+                let m = lane.fold(f32::NEG_INFINITY, |a, &b| a.max(b));
+                let lse = m + lane.iter().map(|v| (v - m).exp()).sum::<f32>().ln();
+                lane.mapv_inplace(|v| v - lse);
+            }
+            let y = std::sync::Arc::new(out.clone());
+            Ok(Tensor::from_op("log_softmax", &[x], out, move |g, _| {
+                // dx = g - softmax * sum(g) along dim
+                let mut gx = g.clone();
+                for (mut lane, ylane) in gx.lanes_mut(Axis(d)).into_iter().zip(y.lanes(Axis(d))) {
+                    let s: f32 = lane.sum();
+                    lane.zip_mut_with(&ylane, |gv, &yv| *gv -= yv.exp() * s);
+                }
+                vec![Some(gx)]
+            }))
+        },
+    )
 }
 
 /// `F.softmax(x, dim)`.
 pub fn softmax(x: &Tensor, dim: isize) -> Result<Tensor> {
-    let d = resolve_dim("softmax", dim, x.ndim())?;
-    let mut out = x.to_array();
-    for mut lane in out.lanes_mut(Axis(d)) {
-        let m = lane.fold(f32::NEG_INFINITY, |a, &b| a.max(b));
-        lane.mapv_inplace(|v| (v - m).exp());
-        let s: f32 = lane.sum();
-        lane.mapv_inplace(|v| v / s);
-    }
-    let y = std::sync::Arc::new(out.clone());
-    Ok(Tensor::from_op("softmax", &[x], out, move |g, _| {
-        // dx = y * (g - sum(g * y)) along dim
-        let mut gx = g.clone();
-        for (mut lane, ylane) in gx.lanes_mut(Axis(d)).into_iter().zip(y.lanes(Axis(d))) {
-            let s: f32 = lane.iter().zip(ylane.iter()).map(|(a, b)| a * b).sum();
-            lane.zip_mut_with(&ylane, |gv, &yv| *gv = yv * (*gv - s));
-        }
-        vec![Some(gx)]
-    }))
+    crate::trace::function(
+        "torch.nn.functional.softmax",
+        &[Some(x)],
+        || vec![("dim", dim.into())],
+        || {
+            let d = resolve_dim("softmax", dim, x.ndim())?;
+            let mut out = x.to_array();
+            for mut lane in out.lanes_mut(Axis(d)) {
+                let m = lane.fold(f32::NEG_INFINITY, |a, &b| a.max(b));
+                lane.mapv_inplace(|v| (v - m).exp());
+                let s: f32 = lane.sum();
+                lane.mapv_inplace(|v| v / s);
+            }
+            let y = std::sync::Arc::new(out.clone());
+            Ok(Tensor::from_op("softmax", &[x], out, move |g, _| {
+                // dx = y * (g - sum(g * y)) along dim
+                let mut gx = g.clone();
+                for (mut lane, ylane) in gx.lanes_mut(Axis(d)).into_iter().zip(y.lanes(Axis(d))) {
+                    let s: f32 = lane.iter().zip(ylane.iter()).map(|(a, b)| a * b).sum();
+                    lane.zip_mut_with(&ylane, |gv, &yv| *gv = yv * (*gv - s));
+                }
+                vec![Some(gx)]
+            }))
+        },
+    )
 }
 
 /// `F.nll_loss(log_probs (N, C), targets)`.

@@ -37,17 +37,53 @@ use crate::tensor::Tensor;
 
 /// `F.conv1d`: input `(N, C, L)`, weight `(O, C / groups, k)`.
 pub fn conv1d(x: &Tensor, w: &Tensor, b: Option<&Tensor>, opts: &ConvOptions) -> Result<Tensor> {
-    conv(x, w, b, 1, opts)
+    crate::trace::function(
+        "torch.nn.functional.conv1d",
+        &[Some(x), Some(w), b],
+        || {
+            vec![
+                ("stride", opts.stride.as_slice().into()),
+                ("padding", opts.padding.as_slice().into()),
+                ("dilation", opts.dilation.as_slice().into()),
+                ("groups", opts.groups.into()),
+            ]
+        },
+        || conv(x, w, b, 1, opts),
+    )
 }
 
 /// `F.conv2d`: input `(N, C, H, W)`, weight `(O, C / groups, kh, kw)`.
 pub fn conv2d(x: &Tensor, w: &Tensor, b: Option<&Tensor>, opts: &ConvOptions) -> Result<Tensor> {
-    conv(x, w, b, 2, opts)
+    crate::trace::function(
+        "torch.nn.functional.conv2d",
+        &[Some(x), Some(w), b],
+        || {
+            vec![
+                ("stride", opts.stride.as_slice().into()),
+                ("padding", opts.padding.as_slice().into()),
+                ("dilation", opts.dilation.as_slice().into()),
+                ("groups", opts.groups.into()),
+            ]
+        },
+        || conv(x, w, b, 2, opts),
+    )
 }
 
 /// `F.conv3d`: input `(N, C, D, H, W)`, weight `(O, C / groups, kd, kh, kw)`.
 pub fn conv3d(x: &Tensor, w: &Tensor, b: Option<&Tensor>, opts: &ConvOptions) -> Result<Tensor> {
-    conv(x, w, b, 3, opts)
+    crate::trace::function(
+        "torch.nn.functional.conv3d",
+        &[Some(x), Some(w), b],
+        || {
+            vec![
+                ("stride", opts.stride.as_slice().into()),
+                ("padding", opts.padding.as_slice().into()),
+                ("dilation", opts.dilation.as_slice().into()),
+                ("groups", opts.groups.into()),
+            ]
+        },
+        || conv(x, w, b, 3, opts),
+    )
 }
 
 /// `F.conv_transpose2d`: input `(N, C, H, W)`, weight `(C, O / groups, kh, kw)`.
@@ -57,40 +93,89 @@ pub fn conv_transpose2d(
     b: Option<&Tensor>,
     opts: &ConvOptions,
 ) -> Result<Tensor> {
-    conv_transpose(x, w, b, 2, opts)
+    crate::trace::function(
+        "torch.nn.functional.conv_transpose2d",
+        &[Some(x), Some(w), b],
+        || {
+            vec![
+                ("stride", opts.stride.as_slice().into()),
+                ("padding", opts.padding.as_slice().into()),
+                ("output_padding", opts.output_padding.as_slice().into()),
+                ("groups", opts.groups.into()),
+                ("dilation", opts.dilation.as_slice().into()),
+            ]
+        },
+        || conv_transpose(x, w, b, 2, opts),
+    )
 }
 
 /// `F.relu`.
 pub fn relu(x: &Tensor) -> Tensor {
-    x.relu()
+    crate::trace::function(
+        "torch.nn.functional.relu",
+        &[Some(x)],
+        crate::trace::no_args,
+        || x.relu(),
+    )
 }
 
 /// `torch.flatten(x, start_dim, end_dim)`.
 pub fn flatten(x: &Tensor, start_dim: isize, end_dim: isize) -> Result<Tensor> {
-    x.flatten(start_dim, end_dim)
+    crate::trace::function(
+        "torch.flatten",
+        &[Some(x)],
+        || vec![("start_dim", start_dim.into()), ("end_dim", end_dim.into())],
+        || x.flatten(start_dim, end_dim),
+    )
 }
 
 /// `torch.reshape(x, shape)`.
 pub fn reshape(x: &Tensor, shape: &[isize]) -> Result<Tensor> {
-    x.reshape(shape)
+    crate::trace::function(
+        "torch.reshape",
+        &[Some(x)],
+        || vec![("shape", shape.into())],
+        || x.reshape(shape),
+    )
 }
 
 /// `torch.add(a, b)` with broadcasting.
 pub fn add(a: &Tensor, b: &Tensor) -> Result<Tensor> {
-    a.add(b)
+    crate::trace::function(
+        "torch.add",
+        &[Some(a), Some(b)],
+        crate::trace::no_args,
+        || a.add(b),
+    )
 }
 
 /// `torch.mul(a, b)` with broadcasting.
 pub fn mul(a: &Tensor, b: &Tensor) -> Result<Tensor> {
-    a.mul(b)
+    crate::trace::function(
+        "torch.mul",
+        &[Some(a), Some(b)],
+        crate::trace::no_args,
+        || a.mul(b),
+    )
 }
 
 /// `torch.cat(xs, dim)`.
 pub fn cat(xs: &[Tensor], dim: isize) -> Result<Tensor> {
-    Tensor::cat(xs, dim)
+    let refs: Vec<Option<&Tensor>> = xs.iter().map(Some).collect();
+    crate::trace::function(
+        "torch.cat",
+        &refs,
+        || vec![("dim", dim.into())],
+        || Tensor::cat(xs, dim),
+    )
 }
 
 /// `torch.matmul(a, b)`.
 pub fn matmul(a: &Tensor, b: &Tensor) -> Result<Tensor> {
-    a.matmul(b)
+    crate::trace::function(
+        "torch.matmul",
+        &[Some(a), Some(b)],
+        crate::trace::no_args,
+        || a.matmul(b),
+    )
 }

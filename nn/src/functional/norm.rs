@@ -99,34 +99,46 @@ pub fn layer_norm(
     bias: Option<&Tensor>,
     eps: f32,
 ) -> Result<Tensor> {
-    let s = x.shape();
-    let k = normalized_shape.len();
-    if k == 0 || s.len() < k || s[s.len() - k..] != *normalized_shape {
-        return Err(NnError::input_shape(
-            "layer_norm",
-            format!(
-                "(*, {})",
-                normalized_shape
-                    .iter()
-                    .map(usize::to_string)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-            &s,
-        ));
-    }
-    check_param("layer_norm", "weight", weight, normalized_shape)?;
-    check_param("layer_norm", "bias", bias, normalized_shape)?;
-    let inner: usize = normalized_shape.iter().product();
-    let rows = x.len().checked_div(inner).unwrap_or(0);
-    let (mut y, _, _) = normalize_rows(x, rows, eps);
-    if let Some(w) = weight {
-        y = y.mul(w)?;
-    }
-    if let Some(b) = bias {
-        y = y.add(b)?;
-    }
-    Ok(y)
+    crate::trace::function(
+        "torch.nn.functional.layer_norm",
+        &[Some(x), weight, bias],
+        || {
+            vec![
+                ("normalized_shape", normalized_shape.into()),
+                ("eps", eps.into()),
+            ]
+        },
+        || {
+            let s = x.shape();
+            let k = normalized_shape.len();
+            if k == 0 || s.len() < k || s[s.len() - k..] != *normalized_shape {
+                return Err(NnError::input_shape(
+                    "layer_norm",
+                    format!(
+                        "(*, {})",
+                        normalized_shape
+                            .iter()
+                            .map(usize::to_string)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                    &s,
+                ));
+            }
+            check_param("layer_norm", "weight", weight, normalized_shape)?;
+            check_param("layer_norm", "bias", bias, normalized_shape)?;
+            let inner: usize = normalized_shape.iter().product();
+            let rows = x.len().checked_div(inner).unwrap_or(0);
+            let (mut y, _, _) = normalize_rows(x, rows, eps);
+            if let Some(w) = weight {
+                y = y.mul(w)?;
+            }
+            if let Some(b) = bias {
+                y = y.add(b)?;
+            }
+            Ok(y)
+        },
+    )
 }
 
 /// `F.group_norm(x, num_groups, weight, bias, eps)` over `(N, C, *)`.

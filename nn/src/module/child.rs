@@ -50,27 +50,23 @@ impl Child {
     /// Runs the child, naming it in any error.
     pub fn forward(&mut self, input: impl Into<Value>) -> Result<Value> {
         let name = &self.name;
-        self.module.forward(input.into()).map_err(|e| {
-            if name.is_empty() {
-                e
-            } else {
-                e.in_child(name)
-            }
-        })
+        let out = if crate::trace::is_tracing() {
+            crate::trace::module_call(name, self.module.as_mut(), input.into())
+        } else {
+            self.module.forward(input.into())
+        };
+        out.map_err(|e| if name.is_empty() { e } else { e.in_child(name) })
     }
 
     /// Calls a functional method of the child, naming it in any error.
     pub fn call(&mut self, method: Method, args: Vec<Value>) -> Result<Value> {
         let name = &self.name;
-        self.module.call(method, args).map_err(
-            |e| {
-                if name.is_empty() {
-                    e
-                } else {
-                    e.in_child(name)
-                }
-            },
-        )
+        let out = if crate::trace::is_tracing() {
+            crate::trace::method_call(name, self.module.as_mut(), |m| m.call(method, args))
+        } else {
+            self.module.call(method, args)
+        };
+        out.map_err(|e| if name.is_empty() { e } else { e.in_child(name) })
     }
 
     /// The module inside.

@@ -71,64 +71,94 @@ fn zip_broadcast(
 impl Tensor {
     /// `self + other` with broadcasting (`torch.add`).
     pub fn add(&self, other: &Tensor) -> Result<Tensor> {
-        let (a, b) = (self.data(), other.data());
-        let out = zip_broadcast("add", &a, &b, |x, y| x + y)?;
-        let (sa, sb) = (a.shape().to_vec(), b.shape().to_vec());
-        Ok(Tensor::from_op("add", &[self, other], out, move |g, _| {
-            vec![Some(sum_to_shape(g, &sa)), Some(sum_to_shape(g, &sb))]
-        }))
+        crate::trace::function(
+            "operator.add",
+            &[Some(self), Some(other)],
+            crate::trace::no_args,
+            || {
+                let (a, b) = (self.data(), other.data());
+                let out = zip_broadcast("add", &a, &b, |x, y| x + y)?;
+                let (sa, sb) = (a.shape().to_vec(), b.shape().to_vec());
+                Ok(Tensor::from_op("add", &[self, other], out, move |g, _| {
+                    vec![Some(sum_to_shape(g, &sa)), Some(sum_to_shape(g, &sb))]
+                }))
+            },
+        )
     }
 
     /// `self - other` with broadcasting (`torch.sub`).
     pub fn sub(&self, other: &Tensor) -> Result<Tensor> {
-        let (a, b) = (self.data(), other.data());
-        let out = zip_broadcast("sub", &a, &b, |x, y| x - y)?;
-        let (sa, sb) = (a.shape().to_vec(), b.shape().to_vec());
-        Ok(Tensor::from_op("sub", &[self, other], out, move |g, _| {
-            vec![Some(sum_to_shape(g, &sa)), Some(sum_to_shape(&-g, &sb))]
-        }))
+        crate::trace::function(
+            "operator.sub",
+            &[Some(self), Some(other)],
+            crate::trace::no_args,
+            || {
+                let (a, b) = (self.data(), other.data());
+                let out = zip_broadcast("sub", &a, &b, |x, y| x - y)?;
+                let (sa, sb) = (a.shape().to_vec(), b.shape().to_vec());
+                Ok(Tensor::from_op("sub", &[self, other], out, move |g, _| {
+                    vec![Some(sum_to_shape(g, &sa)), Some(sum_to_shape(&-g, &sb))]
+                }))
+            },
+        )
     }
 
     /// `self * other` element-wise with broadcasting (`torch.mul`).
     pub fn mul(&self, other: &Tensor) -> Result<Tensor> {
-        let (a, b) = (self.data(), other.data());
-        let out = zip_broadcast("mul", &a, &b, |x, y| x * y)?;
-        let shape = out.shape().to_vec();
-        Ok(Tensor::from_op(
-            "mul",
-            &[self, other],
-            out,
-            move |g, need| {
-                let ga = need[0].then(|| sum_to_shape(&(g * &broadcast_to(&b, &shape)), a.shape()));
-                let gb = need[1].then(|| sum_to_shape(&(g * &broadcast_to(&a, &shape)), b.shape()));
-                vec![ga, gb]
+        crate::trace::function(
+            "operator.mul",
+            &[Some(self), Some(other)],
+            crate::trace::no_args,
+            || {
+                let (a, b) = (self.data(), other.data());
+                let out = zip_broadcast("mul", &a, &b, |x, y| x * y)?;
+                let shape = out.shape().to_vec();
+                Ok(Tensor::from_op(
+                    "mul",
+                    &[self, other],
+                    out,
+                    move |g, need| {
+                        let ga = need[0]
+                            .then(|| sum_to_shape(&(g * &broadcast_to(&b, &shape)), a.shape()));
+                        let gb = need[1]
+                            .then(|| sum_to_shape(&(g * &broadcast_to(&a, &shape)), b.shape()));
+                        vec![ga, gb]
+                    },
+                ))
             },
-        ))
+        )
     }
 
     /// `self / other` element-wise with broadcasting (`torch.div`).
     pub fn div(&self, other: &Tensor) -> Result<Tensor> {
-        let (a, b) = (self.data(), other.data());
-        let out = zip_broadcast("div", &a, &b, |x, y| x / y)?;
-        let shape = out.shape().to_vec();
-        Ok(Tensor::from_op(
-            "div",
-            &[self, other],
-            out,
-            move |g, need| {
-                let bb = broadcast_to(&b, &shape);
-                let ga = need[0].then(|| sum_to_shape(&(g / &bb), a.shape()));
-                let gb = need[1].then(|| {
-                    let ab = broadcast_to(&a, &shape);
-                    let d = Zip::from(g)
-                        .and(&ab)
-                        .and(&bb)
-                        .map_collect(|&g, &x, &y| -g * x / (y * y));
-                    sum_to_shape(&d, b.shape())
-                });
-                vec![ga, gb]
+        crate::trace::function(
+            "operator.truediv",
+            &[Some(self), Some(other)],
+            crate::trace::no_args,
+            || {
+                let (a, b) = (self.data(), other.data());
+                let out = zip_broadcast("div", &a, &b, |x, y| x / y)?;
+                let shape = out.shape().to_vec();
+                Ok(Tensor::from_op(
+                    "div",
+                    &[self, other],
+                    out,
+                    move |g, need| {
+                        let bb = broadcast_to(&b, &shape);
+                        let ga = need[0].then(|| sum_to_shape(&(g / &bb), a.shape()));
+                        let gb = need[1].then(|| {
+                            let ab = broadcast_to(&a, &shape);
+                            let d = Zip::from(g)
+                                .and(&ab)
+                                .and(&bb)
+                                .map_collect(|&g, &x, &y| -g * x / (y * y));
+                            sum_to_shape(&d, b.shape())
+                        });
+                        vec![ga, gb]
+                    },
+                ))
             },
-        ))
+        )
     }
 
     /// Applies a differentiable element-wise function: `f` the value, `df(x, y)` the derivative
@@ -153,65 +183,101 @@ impl Tensor {
 
     /// `-self`.
     pub fn neg(&self) -> Tensor {
-        self.mul_scalar(-1.0)
+        crate::trace::function("operator.neg", &[Some(self)], crate::trace::no_args, || {
+            self.mul_scalar(-1.0)
+        })
     }
 
     /// `self + c` for a scalar `c`.
     pub fn add_scalar(&self, c: f32) -> Tensor {
-        self.unary("add_scalar", move |x| x + c, |_, _| 1.0)
+        crate::trace::function(
+            "operator.add",
+            &[Some(self)],
+            || vec![("other", c.into())],
+            || self.unary("add_scalar", move |x| x + c, |_, _| 1.0),
+        )
     }
 
     /// `self * c` for a scalar `c`.
     pub fn mul_scalar(&self, c: f32) -> Tensor {
-        self.unary("mul_scalar", move |x| x * c, move |_, _| c)
+        crate::trace::function(
+            "operator.mul",
+            &[Some(self)],
+            || vec![("other", c.into())],
+            || self.unary("mul_scalar", move |x| x * c, move |_, _| c),
+        )
     }
 
     /// `self ** p` for a scalar exponent.
     pub fn pow_scalar(&self, p: f32) -> Tensor {
-        self.unary("pow", move |x| x.powf(p), move |x, _| p * x.powf(p - 1.0))
+        crate::trace::method(
+            "pow",
+            &[Some(self)],
+            || vec![("exponent", p.into())],
+            || self.unary("pow", move |x| x.powf(p), move |x, _| p * x.powf(p - 1.0)),
+        )
     }
 
     /// `max(self, 0)` (`torch.relu`); NaN stays NaN and the gradient at 0 is 0, as PyTorch's.
     pub fn relu(&self) -> Tensor {
-        self.unary(
-            "relu",
-            |x| x.max(0.0),
-            |_, y| if y > 0.0 { 1.0 } else { 0.0 },
-        )
+        crate::trace::method("relu", &[Some(self)], crate::trace::no_args, || {
+            self.unary(
+                "relu",
+                |x| x.max(0.0),
+                |_, y| if y > 0.0 { 1.0 } else { 0.0 },
+            )
+        })
     }
 
     /// `exp(self)`.
     pub fn exp(&self) -> Tensor {
-        self.unary("exp", f32::exp, |_, y| y)
+        crate::trace::method("exp", &[Some(self)], crate::trace::no_args, || {
+            self.unary("exp", f32::exp, |_, y| y)
+        })
     }
 
     /// Natural logarithm.
     pub fn log(&self) -> Tensor {
-        self.unary("log", f32::ln, |x, _| 1.0 / x)
+        crate::trace::method("log", &[Some(self)], crate::trace::no_args, || {
+            self.unary("log", f32::ln, |x, _| 1.0 / x)
+        })
     }
 
     /// Square root.
     pub fn sqrt(&self) -> Tensor {
-        self.unary("sqrt", f32::sqrt, |_, y| 0.5 / y)
+        crate::trace::method("sqrt", &[Some(self)], crate::trace::no_args, || {
+            self.unary("sqrt", f32::sqrt, |_, y| 0.5 / y)
+        })
     }
 
     /// Logistic sigmoid `1 / (1 + exp(-x))`.
     pub fn sigmoid(&self) -> Tensor {
-        self.unary("sigmoid", sigmoid, |_, y| y * (1.0 - y))
+        crate::trace::method("sigmoid", &[Some(self)], crate::trace::no_args, || {
+            self.unary("sigmoid", sigmoid, |_, y| y * (1.0 - y))
+        })
     }
 
     /// Hyperbolic tangent.
     pub fn tanh(&self) -> Tensor {
-        self.unary("tanh", f32::tanh, |_, y| 1.0 - y * y)
+        crate::trace::method("tanh", &[Some(self)], crate::trace::no_args, || {
+            self.unary("tanh", f32::tanh, |_, y| 1.0 - y * y)
+        })
     }
 
     /// Clamps into `[min, max]` (`torch.clamp`); the gradient is 1 strictly inside, else 0
     /// (PyTorch passes it at the bounds too: `min <= x <= max`).
     pub fn clamp(&self, min: f32, max: f32) -> Tensor {
-        self.unary(
+        crate::trace::method(
             "clamp",
-            move |x| crate::functional::clip(x, min, max),
-            move |x, _| if x >= min && x <= max { 1.0 } else { 0.0 },
+            &[Some(self)],
+            || vec![("min", min.into()), ("max", max.into())],
+            || {
+                self.unary(
+                    "clamp",
+                    move |x| crate::functional::clip(x, min, max),
+                    move |x, _| if x >= min && x <= max { 1.0 } else { 0.0 },
+                )
+            },
         )
     }
 }

@@ -76,37 +76,44 @@ impl Tensor {
     /// Matrix product (`torch.matmul`): 1-D and 2-D operands as PyTorch, `(..., m, k) @ (k, n)`,
     /// and batched `(B..., m, k) @ (B..., k, n)` with equal batch dimensions.
     pub fn matmul(&self, other: &Tensor) -> Result<Tensor> {
-        let (sa, sb) = (self.shape(), other.shape());
-        if sa.is_empty() || sb.is_empty() {
-            return Err(NnError::shapes(
-                "matmul",
-                &sa,
-                &sb,
-                "both arguments need at least 1 dimension",
-            ));
-        }
-        // Promote 1-D operands as PyTorch does, and remove the added dimension afterwards.
-        let a = if sa.len() == 1 {
-            self.unsqueeze(0)?
-        } else {
-            self.clone()
-        };
-        let b = if sb.len() == 1 {
-            other.unsqueeze(1)?
-        } else {
-            other.clone()
-        };
-        let out = a.matmul_nd(&b)?;
-        let out = if sb.len() == 1 {
-            out.squeeze_dim(out.ndim() - 1)?
-        } else {
-            out
-        };
-        if sa.len() == 1 {
-            out.squeeze_dim(out.ndim() - if sb.len() == 1 { 1 } else { 2 })
-        } else {
-            Ok(out)
-        }
+        crate::trace::function(
+            "operator.matmul",
+            &[Some(self), Some(other)],
+            crate::trace::no_args,
+            || {
+                let (sa, sb) = (self.shape(), other.shape());
+                if sa.is_empty() || sb.is_empty() {
+                    return Err(NnError::shapes(
+                        "matmul",
+                        &sa,
+                        &sb,
+                        "both arguments need at least 1 dimension",
+                    ));
+                }
+                // Promote 1-D operands as PyTorch does, and remove the added dimension afterwards.
+                let a = if sa.len() == 1 {
+                    self.unsqueeze(0)?
+                } else {
+                    self.clone()
+                };
+                let b = if sb.len() == 1 {
+                    other.unsqueeze(1)?
+                } else {
+                    other.clone()
+                };
+                let out = a.matmul_nd(&b)?;
+                let out = if sb.len() == 1 {
+                    out.squeeze_dim(out.ndim() - 1)?
+                } else {
+                    out
+                };
+                if sa.len() == 1 {
+                    out.squeeze_dim(out.ndim() - if sb.len() == 1 { 1 } else { 2 })
+                } else {
+                    Ok(out)
+                }
+            },
+        )
     }
 
     fn matmul_nd(&self, other: &Tensor) -> Result<Tensor> {

@@ -176,8 +176,14 @@ impl Tensor {
         data: ArrayD<f32>,
         backward: impl Fn(&ArrayD<f32>, &[bool]) -> Vec<Option<ArrayD<f32>>> + Send + Sync + 'static,
     ) -> Tensor {
+        // Kernels read tensors as contiguous row-major slices.
+        let data = if data.is_standard_layout() {
+            data
+        } else {
+            data.as_standard_layout().into_owned()
+        };
         let data = Arc::new(data);
-        if is_grad_enabled() && inputs.iter().any(|t| t.requires_grad()) {
+        let out = if is_grad_enabled() && inputs.iter().any(|t| t.requires_grad()) {
             let node = Node {
                 op,
                 inputs: inputs.iter().map(|t| (*t).clone()).collect(),
@@ -186,7 +192,9 @@ impl Tensor {
             Tensor::build(data, true, Some(node))
         } else {
             Tensor::build(data, false, None)
-        }
+        };
+        crate::trace::unnamed_op(op, inputs, &out);
+        out
     }
 
     /// A snapshot of the values (shared, cheap).
@@ -200,16 +208,19 @@ impl Tensor {
 
     /// A copy of the values as an owned array.
     pub fn to_array(&self) -> ArrayD<f32> {
+        crate::trace::value_read("to_array");
         (*self.data()).clone()
     }
 
     /// The values in row-major order.
     pub fn to_vec(&self) -> Vec<f32> {
+        crate::trace::value_read("to_vec");
         self.data().iter().copied().collect()
     }
 
     /// The single value of a one-element tensor (`item()`).
     pub fn item(&self) -> Result<f32> {
+        crate::trace::value_read("item");
         let d = self.data();
         if d.len() == 1 {
             Ok(d.iter().copied().next().unwrap_or(0.0))
@@ -356,6 +367,12 @@ impl Tensor {
     /// True if both handles refer to the same tensor.
     pub fn same(&self, other: &Tensor) -> bool {
         Arc::ptr_eq(&self.inner, &other.inner)
+    }
+
+    /// An identity of the shared tensor (equal for handles of the same tensor, as
+    /// [`Tensor::same`]); unique among live tensors, so a tracer can map tensors to graph nodes.
+    pub fn id(&self) -> usize {
+        self.key()
     }
 
     pub(crate) fn key(&self) -> usize {

@@ -54,10 +54,17 @@ pub(crate) fn resolve_shape(
 impl Tensor {
     /// The same values with a new shape (`reshape`); one entry may be `-1`.
     pub fn reshape(&self, shape: &[isize]) -> Result<Tensor> {
-        let d = self.data();
-        let from = d.shape().to_vec();
-        let to = resolve_shape("reshape", shape, d.len(), &from)?;
-        Ok(self.reshape_exact(&to))
+        crate::trace::method(
+            "reshape",
+            &[Some(self)],
+            || vec![("shape", shape.into())],
+            || {
+                let d = self.data();
+                let from = d.shape().to_vec();
+                let to = resolve_shape("reshape", shape, d.len(), &from)?;
+                Ok(self.reshape_exact(&to))
+            },
+        )
     }
 
     /// Reshape to a shape known to hold the same number of elements.
@@ -81,30 +88,44 @@ impl Tensor {
 
     /// Merges dimensions `start..=end` into one (`torch.flatten(x, start_dim, end_dim)`).
     pub fn flatten(&self, start_dim: isize, end_dim: isize) -> Result<Tensor> {
-        let shape = self.shape();
-        if shape.is_empty() {
-            return Ok(self.reshape_exact(&[1]));
-        }
-        let s = resolve_dim("flatten", start_dim, shape.len())?;
-        let e = resolve_dim("flatten", end_dim, shape.len())?;
-        if s > e {
-            return Err(NnError::bad_arg(
-                "flatten",
-                "start_dim cannot come after end_dim",
-            ));
-        }
-        let mut to: Vec<usize> = shape[..s].to_vec();
-        to.push(shape[s..=e].iter().product());
-        to.extend_from_slice(&shape[e + 1..]);
-        Ok(self.reshape_exact(&to))
+        crate::trace::method(
+            "flatten",
+            &[Some(self)],
+            || vec![("start_dim", start_dim.into()), ("end_dim", end_dim.into())],
+            || {
+                let shape = self.shape();
+                if shape.is_empty() {
+                    return Ok(self.reshape_exact(&[1]));
+                }
+                let s = resolve_dim("flatten", start_dim, shape.len())?;
+                let e = resolve_dim("flatten", end_dim, shape.len())?;
+                if s > e {
+                    return Err(NnError::bad_arg(
+                        "flatten",
+                        "start_dim cannot come after end_dim",
+                    ));
+                }
+                let mut to: Vec<usize> = shape[..s].to_vec();
+                to.push(shape[s..=e].iter().product());
+                to.extend_from_slice(&shape[e + 1..]);
+                Ok(self.reshape_exact(&to))
+            },
+        )
     }
 
     /// Inserts a dimension of size 1 at `dim` (`unsqueeze`).
     pub fn unsqueeze(&self, dim: isize) -> Result<Tensor> {
-        let mut shape = self.shape();
-        let d = resolve_dim("unsqueeze", dim, shape.len() + 1)?;
-        shape.insert(d, 1);
-        Ok(self.reshape_exact(&shape))
+        crate::trace::method(
+            "unsqueeze",
+            &[Some(self)],
+            || vec![("dim", dim.into())],
+            || {
+                let mut shape = self.shape();
+                let d = resolve_dim("unsqueeze", dim, shape.len() + 1)?;
+                shape.insert(d, 1);
+                Ok(self.reshape_exact(&shape))
+            },
+        )
     }
 
     /// Removes dimension `dim` if its size is 1 (`squeeze(dim)`); otherwise returns `self`.
@@ -125,48 +146,62 @@ impl Tensor {
 
     /// Reorders dimensions (`permute`).
     pub fn permute(&self, dims: &[usize]) -> Result<Tensor> {
-        let n = self.ndim();
-        let mut seen = vec![false; n];
-        if dims.len() != n
-            || dims
-                .iter()
-                .any(|&d| d >= n || std::mem::replace(&mut seen[d], true))
-        {
-            return Err(NnError::bad_arg(
-                "permute",
-                format!("{dims:?} is not a permutation of the {n} dimensions"),
-            ));
-        }
-        let out = self
-            .data()
-            .view()
-            .permuted_axes(IxDyn(dims))
-            .as_standard_layout()
-            .into_owned();
-        let mut inverse = vec![0; n];
-        for (i, &d) in dims.iter().enumerate() {
-            inverse[d] = i;
-        }
-        Ok(Tensor::from_op("permute", &[self], out, move |g, _| {
-            vec![Some(
-                g.view()
-                    .permuted_axes(IxDyn(&inverse))
+        crate::trace::method(
+            "permute",
+            &[Some(self)],
+            || vec![("dims", dims.into())],
+            || {
+                let n = self.ndim();
+                let mut seen = vec![false; n];
+                if dims.len() != n
+                    || dims
+                        .iter()
+                        .any(|&d| d >= n || std::mem::replace(&mut seen[d], true))
+                {
+                    return Err(NnError::bad_arg(
+                        "permute",
+                        format!("{dims:?} is not a permutation of the {n} dimensions"),
+                    ));
+                }
+                let out = self
+                    .data()
+                    .view()
+                    .permuted_axes(IxDyn(dims))
                     .as_standard_layout()
-                    .into_owned(),
-            )]
-        }))
+                    .into_owned();
+                let mut inverse = vec![0; n];
+                for (i, &d) in dims.iter().enumerate() {
+                    inverse[d] = i;
+                }
+                Ok(Tensor::from_op("permute", &[self], out, move |g, _| {
+                    vec![Some(
+                        g.view()
+                            .permuted_axes(IxDyn(&inverse))
+                            .as_standard_layout()
+                            .into_owned(),
+                    )]
+                }))
+            },
+        )
     }
 
     /// Swaps two dimensions (`transpose(d0, d1)`).
     pub fn transpose(&self, d0: isize, d1: isize) -> Result<Tensor> {
-        let n = self.ndim();
-        let (a, b) = (
-            resolve_dim("transpose", d0, n)?,
-            resolve_dim("transpose", d1, n)?,
-        );
-        let mut dims: Vec<usize> = (0..n).collect();
-        dims.swap(a, b);
-        self.permute(&dims)
+        crate::trace::method(
+            "transpose",
+            &[Some(self)],
+            || vec![("dim0", d0.into()), ("dim1", d1.into())],
+            || {
+                let n = self.ndim();
+                let (a, b) = (
+                    resolve_dim("transpose", d0, n)?,
+                    resolve_dim("transpose", d1, n)?,
+                );
+                let mut dims: Vec<usize> = (0..n).collect();
+                dims.swap(a, b);
+                self.permute(&dims)
+            },
+        )
     }
 
     /// The slice `start..start + len` along `dim` (`narrow`).
@@ -210,48 +245,56 @@ impl Tensor {
 
     /// Concatenates tensors along `dim` (`torch.cat`).
     pub fn cat(tensors: &[Tensor], dim: isize) -> Result<Tensor> {
-        let first = tensors
-            .first()
-            .ok_or_else(|| NnError::bad_arg("cat", "expected a non-empty list of tensors"))?;
-        let shape0 = first.shape();
-        let d = resolve_dim("cat", dim, shape0.len())?;
-        let datas: Vec<_> = tensors.iter().map(Tensor::data).collect();
-        for t in &datas {
-            let s = t.shape();
-            let same_rank = s.len() == shape0.len();
-            if !same_rank
-                || s.iter()
-                    .zip(&shape0)
-                    .enumerate()
-                    .any(|(i, (a, b))| i != d && a != b)
-            {
-                return Err(NnError::shapes(
-                    "cat",
-                    &shape0,
-                    s,
-                    &format!("sizes must match except in dimension {d}"),
-                ));
-            }
-        }
-        let views: Vec<_> = datas.iter().map(|a| a.view()).collect();
-        let out = ndarray::concatenate(Axis(d), &views).expect("shapes checked");
-        let sizes: Vec<usize> = datas.iter().map(|a| a.shape()[d]).collect();
-        let refs: Vec<&Tensor> = tensors.iter().collect();
-        Ok(Tensor::from_op("cat", &refs, out, move |g, need| {
-            let mut start = 0;
-            sizes
-                .iter()
-                .zip(need)
-                .map(|(&len, &n)| {
-                    let piece = n.then(|| {
-                        g.slice_axis(Axis(d), Slice::from(start..start + len))
-                            .to_owned()
-                    });
-                    start += len;
-                    piece
-                })
-                .collect()
-        }))
+        let refs: Vec<Option<&Tensor>> = tensors.iter().map(Some).collect();
+        crate::trace::function(
+            "torch.cat",
+            &refs,
+            || vec![("dim", dim.into())],
+            || {
+                let first = tensors.first().ok_or_else(|| {
+                    NnError::bad_arg("cat", "expected a non-empty list of tensors")
+                })?;
+                let shape0 = first.shape();
+                let d = resolve_dim("cat", dim, shape0.len())?;
+                let datas: Vec<_> = tensors.iter().map(Tensor::data).collect();
+                for t in &datas {
+                    let s = t.shape();
+                    let same_rank = s.len() == shape0.len();
+                    if !same_rank
+                        || s.iter()
+                            .zip(&shape0)
+                            .enumerate()
+                            .any(|(i, (a, b))| i != d && a != b)
+                    {
+                        return Err(NnError::shapes(
+                            "cat",
+                            &shape0,
+                            s,
+                            &format!("sizes must match except in dimension {d}"),
+                        ));
+                    }
+                }
+                let views: Vec<_> = datas.iter().map(|a| a.view()).collect();
+                let out = ndarray::concatenate(Axis(d), &views).expect("shapes checked");
+                let sizes: Vec<usize> = datas.iter().map(|a| a.shape()[d]).collect();
+                let refs: Vec<&Tensor> = tensors.iter().collect();
+                Ok(Tensor::from_op("cat", &refs, out, move |g, need| {
+                    let mut start = 0;
+                    sizes
+                        .iter()
+                        .zip(need)
+                        .map(|(&len, &n)| {
+                            let piece = n.then(|| {
+                                g.slice_axis(Axis(d), Slice::from(start..start + len))
+                                    .to_owned()
+                            });
+                            start += len;
+                            piece
+                        })
+                        .collect()
+                }))
+            },
+        )
     }
 
     /// Stacks equal-shaped tensors along a new dimension `dim` (`torch.stack`).

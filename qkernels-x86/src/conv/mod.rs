@@ -17,7 +17,7 @@ pub(crate) use layout::transpose_to_ptr;
 mod params;
 
 use crate::error::{KernelError, Result};
-use crate::gemm::{self, check_isa, DenseA, PackedWeight, Target};
+use crate::gemm::{self, check_isa, DenseA, PackedWeight};
 use crate::isa::{active_isa, Isa};
 use crate::output::{Activation, Epilogue, OutputPipeline};
 use crate::quant::{QParams, WeightQuant};
@@ -298,14 +298,12 @@ pub fn quantized_conv_with_isa(
                 a_zp,
             };
             let ep = Epilogue::requant(a_zp as i32, &dw.col_offsets, vec![0; geo.c], &pipeline);
-            // SAFETY: isa checked; `x.data` holds N*C*D*H*W bytes (checked),
-            // `data` holds N*O*OD*OH*OW bytes from the same geometry,
-            // stride_w <= 2, and the epilogue has C columns.
-            unsafe { depthwise::run_planar(isa, x.data, dw, &shape, &ep, &mut data) };
+            depthwise::run_planar(isa, x.data, dw, &shape, &ep, &mut data);
         }
         Packed::Depthwise(dw) => {
             let (xp, dims) = padded_channels_last(x.data, n, geo.c, sp, geo.padding, dw.cp, a_zp);
             let shape = DwShape {
+                batch: n,
                 out: osp,
                 kernel: geo.kernel,
                 stride: geo.stride,
@@ -318,10 +316,7 @@ pub fn quantized_conv_with_isa(
                 cp: dw.cp,
             };
             let mut cl_out = layout::take_buffer(out_numel);
-            // SAFETY: isa checked; the padded input covers every tap of every
-            // output pixel (output sizes come from the same geometry); `cl_out`
-            // holds pixels * C bytes; the epilogue has C columns.
-            unsafe { depthwise::run(isa, &padded, dw, &shape, &ep, &mut cl_out) };
+            depthwise::run(isa, &padded, dw, &shape, &ep, &mut cl_out);
             layout::channels_first(&cl_out, n, geo.o, spatial_out, &mut data);
             layout::give_buffer(cl_out);
         }
@@ -337,22 +332,14 @@ pub fn quantized_conv_with_isa(
             for (g, pw) in groups.iter().enumerate() {
                 let sub = sub_pipeline(&pipeline, g * og, og);
                 let ep = Epilogue::requant(a_zp as i32, pw.col_offsets(), pw.zero_points(), &sub);
-                // SAFETY: channel plane g * og < O of image 0 lies inside `data`.
-                let ptr = unsafe { data.as_mut_ptr().add(g * og * spatial_out) };
-                let dst = Target::Planar {
-                    ptr,
-                    planes: geo.o,
-                    s: spatial_out,
-                };
+                let (o, s) = (geo.o, spatial_out);
                 if direct {
                     let src = DenseA {
                         data: &xc,
                         rows: pixels,
                         k: geo.c,
                     };
-                    // SAFETY: isa checked; every (pixel, channel) of this group
-                    // maps inside the N*O*S output; the epilogue has og columns.
-                    unsafe { gemm::gemm(isa, &src, pw, &ep, dst) };
+                    gemm::gemm_planar(isa, &src, pw, &ep, &mut data, g * og, o, s);
                 } else {
                     let src = im2col::Im2Col {
                         geo,
@@ -363,8 +350,7 @@ pub fn quantized_conv_with_isa(
                         group: g,
                         a_zp,
                     };
-                    // SAFETY: as above.
-                    unsafe { gemm::gemm(isa, &src, pw, &ep, dst) };
+                    gemm::gemm_planar(isa, &src, pw, &ep, &mut data, g * og, o, s);
                 }
             }
             layout::give_buffer(xc);

@@ -7,7 +7,7 @@
 //! pair sums, which cannot overflow, so this path equals the scalar one bit for
 //! bit for all 8-bit inputs.
 
-use super::{Out, Tile, TILE_LD};
+use super::{Out, Tile, TileArgs, TILE_LD};
 use crate::output::{corrected, float_one, requant_one, EpView, StageView};
 use std::arch::x86_64::*;
 
@@ -17,18 +17,19 @@ pub(crate) const MR: usize = 4;
 /// Accumulates `mr` rows of packed A times one packed panel (see `scalar::tile`).
 ///
 /// # Safety
-/// The CPU must support AVX2; `a` holds `mr * kp` bytes and `panel`
-/// `width * kp` bytes, `1 <= mr <= MR`, `1 <= width <= 64`.
+/// The CPU must support AVX2; `a` holds `(mr - 1) * lda + klen` bytes and
+/// `panel` `width * klen` bytes, `1 <= mr <= MR`, `1 <= width <= 64`.
 #[target_feature(enable = "avx2,fma")]
-pub(crate) unsafe fn tile(
-    a: &[u8],
-    kp: usize,
-    mr: usize,
-    panel: &[i8],
-    width: usize,
-    acc: &mut Tile,
-) {
-    debug_assert!(a.len() >= mr * kp && panel.len() >= width * kp);
+pub(crate) unsafe fn tile(a: &[u8], panel: &[i8], args: TileArgs, acc: &mut Tile) {
+    let TileArgs {
+        lda,
+        klen,
+        mr,
+        width,
+        init,
+    } = args;
+    debug_assert!(a.len() >= (mr - 1) * lda + klen && panel.len() >= width * klen);
+    let kg = klen / 4;
     let (ap, bp, cp) = (a.as_ptr(), panel.as_ptr(), acc.as_mut_ptr());
     let mut c0 = 0;
     while c0 < width {
@@ -36,10 +37,10 @@ pub(crate) unsafe fn tile(
         // SAFETY: shapes in range (caller's contract); the slice covers columns c0..c0+cols.
         unsafe {
             match mr {
-                1 => slice::<1>(ap, kp, bp, width, c0, cols, cp),
-                2 => slice::<2>(ap, kp, bp, width, c0, cols, cp),
-                3 => slice::<3>(ap, kp, bp, width, c0, cols, cp),
-                4 => slice::<4>(ap, kp, bp, width, c0, cols, cp),
+                1 => slice::<1>(ap, lda, kg, bp, width, c0, cols, cp, init),
+                2 => slice::<2>(ap, lda, kg, bp, width, c0, cols, cp, init),
+                3 => slice::<3>(ap, lda, kg, bp, width, c0, cols, cp, init),
+                4 => slice::<4>(ap, lda, kg, bp, width, c0, cols, cp, init),
                 _ => unreachable!("tile height out of range"),
             }
         }
@@ -47,17 +48,20 @@ pub(crate) unsafe fn tile(
     }
 }
 
-/// Columns `c0..c0 + cols` (at most 8) of the tile, over the whole K.
+/// Columns `c0..c0 + cols` (at most 8) of the tile over `groups` groups of 4 K values.
 #[target_feature(enable = "avx2,fma")]
 #[inline]
+#[allow(clippy::too_many_arguments)]
 unsafe fn slice<const M: usize>(
     a: *const u8,
-    kp: usize,
+    lda: usize,
+    groups: usize,
     b: *const i8,
     width: usize,
     c0: usize,
     cols: usize,
     acc: *mut i32,
+    init: bool,
 ) {
     let mut lo = [_mm256_setzero_si256(); M];
     let mut hi = [_mm256_setzero_si256(); M];
@@ -67,7 +71,6 @@ unsafe fn slice<const M: usize>(
         unsafe { _mm256_loadu_si256(lanes.as_ptr() as *const __m256i) }
     };
     let bstride = width * 4;
-    let groups = kp / 4;
     // SAFETY: all pointers stay inside the packed buffers: group g of the panel
     // starts at g * width * 4 and we read columns c0..c0+cols (masked).
     unsafe {
@@ -82,7 +85,7 @@ unsafe fn slice<const M: usize>(
             let b_lo = _mm256_cvtepi8_epi16(_mm256_castsi256_si128(raw));
             let b_hi = _mm256_cvtepi8_epi16(_mm256_extracti128_si256::<1>(raw));
             for r in 0..M {
-                let a4 = (ap.add(r * kp) as *const i32).read_unaligned();
+                let a4 = (ap.add(r * lda) as *const i32).read_unaligned();
                 let a16 = _mm256_cvtepu8_epi16(_mm_set1_epi32(a4));
                 lo[r] = _mm256_add_epi32(lo[r], _mm256_madd_epi16(a16, b_lo));
                 hi[r] = _mm256_add_epi32(hi[r], _mm256_madd_epi16(a16, b_hi));
@@ -92,8 +95,12 @@ unsafe fn slice<const M: usize>(
         }
         for r in 0..M {
             // [c0 c1 c4 c5 | c2 c3 c6 c7] -> [c0 .. c7]
-            let sum = _mm256_permute4x64_epi64::<0xd8>(_mm256_hadd_epi32(lo[r], hi[r]));
-            _mm256_storeu_si256(acc.add(r * TILE_LD + c0) as *mut __m256i, sum);
+            let mut sum = _mm256_permute4x64_epi64::<0xd8>(_mm256_hadd_epi32(lo[r], hi[r]));
+            let dst = acc.add(r * TILE_LD + c0) as *mut __m256i;
+            if init {
+                sum = _mm256_add_epi32(sum, _mm256_loadu_si256(dst));
+            }
+            _mm256_storeu_si256(dst, sum);
         }
     }
 }

@@ -4,6 +4,10 @@
 //! and `W` is the int8 weight in PyTorch's Linear layout, packed once into a
 //! [`PackedWeight`]. Activations are packed per call (K padded to 4, row sums
 //! computed on the way); the weight panels are [`pack::NR`] columns wide.
+//! The micro-kernels compute tiles of `MR` rows x 64 columns (VNNI: 6 x 64,
+//! 24 zmm accumulators); K is processed in blocks of `KC` bytes so a panel's
+//! K slice stays in L2 while every row tile of a row block (about 96 KiB of
+//! packed activations) uses it.
 //! Work is split into (row block, panel range) tasks run on the crate's
 //! thread pool; every output element is computed by the same instruction
 //! sequence whatever the split, so results do not depend on the thread count.
@@ -23,6 +27,8 @@ pub use pack::PackedWeight;
 use pack::NR;
 use rayon::prelude::*;
 
+/// K block (bytes of K per pass over a panel slice); a multiple of 4.
+pub(crate) const KC: usize = 2048;
 /// Largest tile height of any ISA.
 pub(crate) const MR_MAX: usize = 8;
 /// Row stride of an accumulator tile.
@@ -53,7 +59,7 @@ impl Out {
 /// Where the GEMM writes: a row-major matrix, or (u8 requantized outputs only)
 /// NC(S) planes: element `(pixel, col)` at `ptr + ((pixel / s) * planes + col) * s + pixel % s`.
 #[derive(Debug, Clone, Copy)]
-pub(crate) enum Target {
+enum Target {
     /// Row-major `rows x n` at `Out`.
     Rows(Out),
     /// Channel planes of `s` pixels; `planes` channels per image.
@@ -130,7 +136,19 @@ pub(crate) fn row_sum(row: &[u8]) -> i32 {
     s as i32
 }
 
-type TileFn = unsafe fn(&[u8], usize, usize, &[i8], usize, &mut Tile);
+/// Shape of one tile call: `mr` rows of A with row stride `lda`, `klen` bytes
+/// of K (a multiple of 4), a panel of `width` columns; `init` adds to the
+/// accumulators already in the tile instead of starting from zero.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct TileArgs {
+    pub lda: usize,
+    pub klen: usize,
+    pub mr: usize,
+    pub width: usize,
+    pub init: bool,
+}
+
+type TileFn = unsafe fn(&[u8], &[i8], TileArgs, &mut Tile);
 pub(crate) type EpilogueFn = unsafe fn(&Tile, usize, usize, &[i32], &EpView<'_>, Out);
 
 /// The kernels of one ISA.
@@ -141,8 +159,8 @@ struct Kernels {
     epilogue: EpilogueFn,
 }
 
-fn safe_scalar_tile(a: &[u8], kp: usize, mr: usize, p: &[i8], w: usize, acc: &mut Tile) {
-    scalar::tile(a, kp, mr, p, w, acc)
+fn safe_scalar_tile(a: &[u8], p: &[i8], args: TileArgs, acc: &mut Tile) {
+    scalar::tile(a, p, args, acc)
 }
 
 fn kernels(isa: Isa) -> Kernels {
@@ -196,7 +214,7 @@ fn elem_size(ep: &Epilogue) -> usize {
 /// `isa` must be available; `out` must be valid for writes of every element
 /// of the `rows x n` result in the stage's element type (u8 for `Planar`),
 /// and `ep` must have `w.n()` columns.
-pub(crate) unsafe fn gemm(isa: Isa, a: &dyn ASource, w: &PackedWeight, ep: &Epilogue, out: Target) {
+unsafe fn gemm(isa: Isa, a: &dyn ASource, w: &PackedWeight, ep: &Epilogue, out: Target) {
     let m = a.rows();
     let n = w.n();
     if m == 0 || n == 0 {
@@ -207,7 +225,7 @@ pub(crate) unsafe fn gemm(isa: Isa, a: &dyn ASource, w: &PackedWeight, ep: &Epil
     let elem = elem_size(ep);
     let panels = w.panels();
     // Row block: a multiple of the tile height, about 64 KiB..192 KiB of packed A.
-    let mb_target = (96 * 1024 / kp.max(1)).clamp(kern.mr, 192);
+    let mb_target = (96 * 1024 / kp.clamp(1, KC)).clamp(kern.mr, 192);
     let mb = (mb_target / kern.mr).max(1) * kern.mr;
     let row_blocks = m.div_ceil(mb);
     let work = (m as u128) * (n as u128) * (kp as u128);
@@ -243,6 +261,79 @@ pub(crate) unsafe fn gemm(isa: Isa, a: &dyn ASource, w: &PackedWeight, ep: &Epil
     });
 }
 
+/// Runs the GEMM into a freshly allocated row-major `rows x n` output
+/// (`T` must be the stage's element type: u8 requant, i32 raw, f32 float).
+/// Falls back to the scalar path if `isa` is not available.
+pub(crate) fn gemm_to_vec<T: Copy + Default>(
+    isa: Isa,
+    a: &dyn ASource,
+    w: &PackedWeight,
+    ep: &Epilogue,
+) -> Vec<T> {
+    let isa = if isa.is_available() { isa } else { Isa::Scalar };
+    assert_eq!(
+        std::mem::size_of::<T>(),
+        elem_size(ep),
+        "output type must match the epilogue"
+    );
+    assert_eq!(
+        ep.col_corr.len(),
+        w.n(),
+        "epilogue width must match the weight"
+    );
+    let mut out = vec![T::default(); a.rows() * w.n()];
+    let dst = Out {
+        ptr: out.as_mut_ptr().cast::<u8>(),
+        ldc: w.n(),
+    };
+    // SAFETY: the ISA is available; `out` holds rows x n elements of the
+    // stage's type with stride n; the epilogue has n columns (checked above).
+    unsafe { gemm(isa, a, w, ep, Target::Rows(dst)) };
+    out
+}
+
+/// Runs a requantizing GEMM whose output goes to NC(S) planes: `out` holds
+/// `images * planes * s` bytes (`images * s == a.rows()`) and this GEMM's
+/// columns are planes `col0..col0 + n`. Falls back to scalar if `isa` is
+/// unavailable; panics on inconsistent sizes (an internal invariant).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn gemm_planar(
+    isa: Isa,
+    a: &dyn ASource,
+    w: &PackedWeight,
+    ep: &Epilogue,
+    out: &mut [u8],
+    col0: usize,
+    planes: usize,
+    s: usize,
+) {
+    let isa = if isa.is_available() { isa } else { Isa::Scalar };
+    assert_eq!(
+        elem_size(ep),
+        1,
+        "planar output needs the requantizing epilogue"
+    );
+    assert_eq!(
+        ep.col_corr.len(),
+        w.n(),
+        "epilogue width must match the weight"
+    );
+    assert!(
+        s > 0 && a.rows().is_multiple_of(s),
+        "rows must be whole images"
+    );
+    assert_eq!(a.rows() * planes, out.len(), "planar output size");
+    assert!(col0 + w.n() <= planes, "columns must be inside the planes");
+    if out.is_empty() || w.n() == 0 {
+        return;
+    }
+    // SAFETY: col0 < planes, so col0 * s < images * planes * s = out.len().
+    let ptr = unsafe { out.as_mut_ptr().add(col0 * s) };
+    // SAFETY: the ISA is available; every (pixel, column) maps to
+    // ((pixel / s) * planes + col0 + column) * s + pixel % s < out.len().
+    unsafe { gemm(isa, a, w, ep, Target::Planar { ptr, planes, s }) };
+}
+
 /// Computes rows `r0..r0 + rows` for panels `panels`.
 ///
 /// # Safety
@@ -264,7 +355,15 @@ unsafe fn run_task(
     let mut sums = vec![0i32; rows];
     let need_sums = ep.needs_row_sums;
     a.pack_rows(r0, rows, kp, &mut apack, need_sums.then_some(&mut sums[..]));
-    let mut acc: Tile = [0; MR_MAX * TILE_LD];
+    // K is cut into blocks of KC so that a panel's K slice stays in L2 while
+    // every row tile of the block uses it; tiles keep their partial sums.
+    let kblocks = kp.div_ceil(KC).max(1);
+    let ntiles = if kblocks > 1 {
+        rows.div_ceil(kern.mr)
+    } else {
+        1
+    };
+    let mut accs: Vec<Tile> = vec![[0; MR_MAX * TILE_LD]; ntiles];
     // Planar targets: the task's u8 results for one panel, row-major, then scattered.
     let mut block = match out {
         Target::Planar { .. } => vec![0u8; rows * NR],
@@ -273,24 +372,39 @@ unsafe fn run_task(
     for p in panels {
         let (panel, width) = w.panel(p);
         let view = ep.view(p * NR, width);
-        let mut r = 0;
-        while r < rows {
-            let mr = kern.mr.min(rows - r);
-            let a_tile = &apack[r * kp..(r + mr) * kp];
-            // SAFETY: the ISA is available (caller's contract); slices are in bounds.
-            unsafe { (kern.tile)(a_tile, kp, mr, panel, width, &mut acc) };
-            let dst = match out {
-                // SAFETY: rows r0+r.. and columns p*NR.. lie inside the output (caller's contract).
-                Target::Rows(o) => unsafe { o.offset(r0 + r, p * NR, elem) },
-                Target::Planar { .. } => Out {
-                    ptr: block[r * NR..].as_mut_ptr(),
-                    ldc: NR,
-                },
-            };
-            // SAFETY: `dst` addresses rows r..r+mr and `width` columns of the
-            // caller's output or of `block` (rows x NR bytes).
-            unsafe { (kern.epilogue)(&acc, mr, width, &sums[r..r + mr], &view, dst) };
-            r += mr;
+        for kb in 0..kblocks {
+            let k0 = kb * KC;
+            let klen = KC.min(kp - k0);
+            let slice = &panel[k0 * width..(k0 + klen) * width];
+            let mut r = 0;
+            while r < rows {
+                let mr = kern.mr.min(rows - r);
+                let acc = &mut accs[if kblocks > 1 { r / kern.mr } else { 0 }];
+                let a_tile = &apack[r * kp + k0..(r + mr - 1) * kp + k0 + klen];
+                let args = TileArgs {
+                    lda: kp,
+                    klen,
+                    mr,
+                    width,
+                    init: kb > 0,
+                };
+                // SAFETY: the ISA is available (caller's contract); slices are in bounds.
+                unsafe { (kern.tile)(a_tile, slice, args, acc) };
+                if kb + 1 == kblocks {
+                    let dst = match out {
+                        // SAFETY: rows r0+r.. and columns p*NR.. lie inside the output (caller's contract).
+                        Target::Rows(o) => unsafe { o.offset(r0 + r, p * NR, elem) },
+                        Target::Planar { .. } => Out {
+                            ptr: block[r * NR..].as_mut_ptr(),
+                            ldc: NR,
+                        },
+                    };
+                    // SAFETY: `dst` addresses rows r..r+mr and `width` columns of the
+                    // caller's output or of `block` (rows x NR bytes).
+                    unsafe { (kern.epilogue)(acc, mr, width, &sums[r..r + mr], &view, dst) };
+                }
+                r += mr;
+            }
         }
         if let Target::Planar { ptr, planes, s } = out {
             // SAFETY: the caller's output holds every (pixel, column) element of

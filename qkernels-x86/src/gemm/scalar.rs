@@ -1,19 +1,29 @@
 //! Portable scalar GEMM tile and epilogue (the numerical reference path).
 
-use super::{Out, Tile, TILE_LD};
+use super::{Out, Tile, TileArgs, TILE_LD};
 use crate::gemm::pack::KGROUP;
 use crate::output::{corrected, float_one, requant_one, EpView, StageView};
 
 /// Rows per tile.
 pub(crate) const MR: usize = 4;
 
-/// Accumulates `mr` rows of packed A (`kp` bytes each) times one packed panel of
-/// `width` columns into `acc` (row `r`, column `c` at `r * TILE_LD + c`).
-pub(crate) fn tile(a: &[u8], kp: usize, mr: usize, panel: &[i8], width: usize, acc: &mut Tile) {
+/// Accumulates `mr` rows of packed A (`klen` bytes each, row stride `lda`)
+/// times the matching K slice of one packed panel of `width` columns into `acc`
+/// (row `r`, column `c` at `r * TILE_LD + c`).
+pub(crate) fn tile(a: &[u8], panel: &[i8], args: TileArgs, acc: &mut Tile) {
+    let TileArgs {
+        lda,
+        klen,
+        mr,
+        width,
+        init,
+    } = args;
     for r in 0..mr {
-        let row = &a[r * kp..(r + 1) * kp];
+        let row = &a[r * lda..r * lda + klen];
         let out = &mut acc[r * TILE_LD..r * TILE_LD + width];
-        out.fill(0);
+        if !init {
+            out.fill(0);
+        }
         for (g, a4) in row.chunks_exact(KGROUP).enumerate() {
             let group = &panel[g * width * KGROUP..(g + 1) * width * KGROUP];
             for (c, b4) in group.chunks_exact(KGROUP).enumerate() {

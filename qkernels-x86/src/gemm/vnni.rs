@@ -4,7 +4,7 @@
 //! broadcasts 4 consecutive activation bytes of a row and multiplies them with
 //! 16 columns x 4 weights of the packed panel.
 
-use super::{Out, Tile, TILE_LD};
+use super::{Out, Tile, TileArgs, TILE_LD};
 use crate::output::{EpView, StageView};
 use std::arch::x86_64::*;
 
@@ -14,18 +14,18 @@ pub(crate) const MR: usize = 6;
 /// Accumulates `mr` rows of packed A times one packed panel (see `scalar::tile`).
 ///
 /// # Safety
-/// The CPU must support AVX-512 F/BW/VL/VNNI; `a` holds `mr * kp` bytes and
-/// `panel` `width * kp` bytes, `1 <= mr <= MR`, `1 <= width <= 64`.
+/// The CPU must support AVX-512 F/BW/VL/VNNI; `a` holds `(mr - 1) * lda + klen`
+/// bytes and `panel` `width * klen` bytes, `1 <= mr <= MR`, `1 <= width <= 64`.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
-pub(crate) unsafe fn tile(
-    a: &[u8],
-    kp: usize,
-    mr: usize,
-    panel: &[i8],
-    width: usize,
-    acc: &mut Tile,
-) {
-    debug_assert!(a.len() >= mr * kp && panel.len() >= width * kp);
+pub(crate) unsafe fn tile(a: &[u8], panel: &[i8], args: TileArgs, acc: &mut Tile) {
+    let TileArgs {
+        lda,
+        klen,
+        mr,
+        width,
+        init,
+    } = args;
+    debug_assert!(a.len() >= (mr - 1) * lda + klen && panel.len() >= width * klen);
     let nv = width.div_ceil(16);
     let tail = width - (nv - 1) * 16;
     let mask: __mmask16 = if tail == 16 {
@@ -38,10 +38,10 @@ pub(crate) unsafe fn tile(
         ($($m:literal),*) => {
             match (mr, nv) {
                 $(
-                    ($m, 1) => tile_mn::<$m, 1>(ap, kp, bp, width, mask, cp),
-                    ($m, 2) => tile_mn::<$m, 2>(ap, kp, bp, width, mask, cp),
-                    ($m, 3) => tile_mn::<$m, 3>(ap, kp, bp, width, mask, cp),
-                    ($m, 4) => tile_mn::<$m, 4>(ap, kp, bp, width, mask, cp),
+                    ($m, 1) => tile_mn::<$m, 1>(ap, lda, klen / 4, bp, width, mask, cp, init),
+                    ($m, 2) => tile_mn::<$m, 2>(ap, lda, klen / 4, bp, width, mask, cp, init),
+                    ($m, 3) => tile_mn::<$m, 3>(ap, lda, klen / 4, bp, width, mask, cp, init),
+                    ($m, 4) => tile_mn::<$m, 4>(ap, lda, klen / 4, bp, width, mask, cp, init),
                 )*
                 _ => unreachable!("tile shape out of range"),
             }
@@ -53,17 +53,28 @@ pub(crate) unsafe fn tile(
 
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
 #[inline]
+#[allow(clippy::too_many_arguments)]
 unsafe fn tile_mn<const M: usize, const V: usize>(
     a: *const u8,
-    kp: usize,
+    lda: usize,
+    groups: usize,
     b: *const i8,
     width: usize,
     mask: __mmask16,
     acc: *mut i32,
+    init: bool,
 ) {
     let mut c = [[_mm512_setzero_si512(); V]; M];
+    if init {
+        for (r, row) in c.iter_mut().enumerate() {
+            for (v, cv) in row.iter_mut().enumerate() {
+                // SAFETY: the tile holds MR_MAX x 64 i32; r < M, v < 4.
+                *cv =
+                    unsafe { _mm512_loadu_si512(acc.add(r * TILE_LD + v * 16) as *const __m512i) };
+            }
+        }
+    }
     let bstride = width * 4;
-    let groups = kp / 4;
     let (mut ap, mut bp) = (a, b);
     for _ in 0..groups {
         let mut bv = [_mm512_setzero_si512(); V];
@@ -79,8 +90,8 @@ unsafe fn tile_mn<const M: usize, const V: usize>(
             };
         }
         for (r, row) in c.iter_mut().enumerate() {
-            // SAFETY: row `r` of packed A has `kp` bytes; we read 4 at offset 4g < kp.
-            let a4 = unsafe { (ap.add(r * kp) as *const i32).read_unaligned() };
+            // SAFETY: row `r` of packed A has `klen` bytes from `a`; we read 4 at offset 4g < klen.
+            let a4 = unsafe { (ap.add(r * lda) as *const i32).read_unaligned() };
             let av = _mm512_set1_epi32(a4);
             for (cv, bv) in row.iter_mut().zip(bv.iter()) {
                 *cv = _mm512_dpbusd_epi32(*cv, av, *bv);

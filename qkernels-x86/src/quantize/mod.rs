@@ -9,23 +9,18 @@ pub(crate) mod scalar;
 
 use crate::isa::Isa;
 
-/// Quantizes `src` into `dst` with `scale` (as `f32`) and `zero_point` on `isa`.
-///
-/// # Safety
-/// `isa` must be available on this CPU; `dst.len() == src.len()`.
-pub(crate) unsafe fn quantize_u8(
-    isa: Isa,
-    src: &[f32],
-    dst: &mut [u8],
-    scale: f32,
-    zero_point: i32,
-) {
+/// Quantizes `src` into `dst` with `scale` (as `f32`) and `zero_point` on
+/// `isa` (the scalar path if `isa` is not available on this CPU).
+pub(crate) fn quantize_u8(isa: Isa, src: &[f32], dst: &mut [u8], scale: f32, zero_point: i32) {
     let inv = 1.0f32 / scale;
+    let isa = if isa.is_available() { isa } else { Isa::Scalar };
+    let n = src.len().min(dst.len());
+    let (src, dst) = (&src[..n], &mut dst[..n]);
     match isa {
-        // SAFETY: availability is the caller's contract.
+        // SAFETY: availability checked above; lengths are equal.
         #[cfg(target_arch = "x86_64")]
         Isa::Avx512Vnni => unsafe { avx512::quantize(src, dst, inv, zero_point) },
-        // SAFETY: availability is the caller's contract.
+        // SAFETY: availability checked above; lengths are equal.
         #[cfg(target_arch = "x86_64")]
         Isa::Avx2 => unsafe { avx2::quantize(src, dst, inv, zero_point) },
         _ => scalar::quantize(src, dst, inv, zero_point),

@@ -6,6 +6,7 @@ use nn_quantized_dynamic::WeightDType;
 use qtensor::Engine;
 use quantization::dynamic::{quantize_dynamic, DynamicSpec};
 use quantization::eager::{convert, fuse_modules, prepare, QConfigMapping, QuantMapping};
+use quantization::fx::{convert_fx, get_default_qconfig_mapping, prepare_fx};
 use quantization::{get_default_qconfig, Backend};
 
 use super::measure::{accuracy, latency, weight_bytes};
@@ -19,17 +20,20 @@ pub enum Workflow {
     Dynamic,
     /// Eager-mode static post-training quantization.
     Eager,
+    /// Graph-mode (FX) static post-training quantization of the same forward code.
+    Fx,
 }
 
 impl Workflow {
     /// Every workflow, in the order the table shows them.
-    pub const ALL: &'static [Workflow] = &[Workflow::Dynamic, Workflow::Eager];
+    pub const ALL: &'static [Workflow] = &[Workflow::Dynamic, Workflow::Eager, Workflow::Fx];
 
     /// The name used on the command line and in the table.
     pub fn name(self) -> &'static str {
         match self {
             Workflow::Dynamic => "dynamic",
             Workflow::Eager => "eager",
+            Workflow::Fx => "fx",
         }
     }
 
@@ -58,6 +62,7 @@ impl Workflow {
     ) -> Result<Outcome, Box<dyn std::error::Error>> {
         let _ = opts;
         let mut model = DigitsCnn::with_state(state)?;
+        let backend = Backend::from(engine);
         match self {
             Workflow::Dynamic => {
                 quantize_dynamic(&mut model, &DynamicSpec::Default, WeightDType::QInt8)?;
@@ -65,10 +70,19 @@ impl Workflow {
             Workflow::Eager => {
                 fuse_modules(&mut model, FUSE_GROUPS)?;
                 let mapping = QuantMapping::default_static();
-                let spec = QConfigMapping::global(get_default_qconfig(Backend::from(engine)));
+                let spec = QConfigMapping::global(get_default_qconfig(backend));
                 prepare(&mut model, &spec, &mapping)?;
                 ctx.calibrate(&mut model)?;
                 convert(&mut model, &mapping)?;
+            }
+            Workflow::Fx => {
+                // No manual fusion: prepare_fx traces the forward and fuses by pattern.
+                let example = Value::Float(ctx.timing_batch.clone());
+                let mapping = get_default_qconfig_mapping(backend);
+                let mut prepared = prepare_fx(model, &mapping, &[example])?;
+                ctx.calibrate(&mut prepared)?;
+                let mut converted = convert_fx(prepared)?;
+                return Ok(ctx.measure(self.name(), engine.name(), &mut converted)?);
             }
         }
         Ok(ctx.measure(self.name(), engine.name(), &mut model)?)

@@ -3,7 +3,7 @@
 
 #[cfg(target_arch = "x86_64")]
 use super::{avx2, avx512};
-use super::{scalar, DepthwiseWeight};
+use super::{covers, scalar, DepthwiseWeight};
 use crate::gemm::{epilogue_fn, Out, Tile, MR_MAX, TILE_LD};
 use crate::isa::Isa;
 use crate::output::Epilogue;
@@ -19,6 +19,7 @@ pub(crate) struct PaddedInput<'a> {
 
 /// Geometry of one depthwise run.
 pub(crate) struct DwShape {
+    pub batch: usize,
     pub out: [usize; 3],
     pub kernel: [usize; 3],
     pub stride: [usize; 3],
@@ -56,11 +57,11 @@ fn tile_fn(isa: Isa) -> DwTileFn {
 
 /// Runs the depthwise convolution into `out` (channels-last `[N, OD, OH, OW, C]` u8).
 ///
-/// # Safety
-/// `isa` must be available; `xp` must be the padded input for `shape` (every
-/// tap of every output pixel inside it) and `out` must hold
-/// `N * OD * OH * OW * C` bytes; `ep` must have `C` columns.
-pub(crate) unsafe fn run(
+/// Panics (an internal invariant, checked before the unsafe kernels run) unless
+/// `xp` is the padded input for `shape` (every tap of every output pixel
+/// inside it), `out` holds `N * OD * OH * OW * C` bytes and `ep` has `C`
+/// columns. Falls back to scalar if `isa` is unavailable.
+pub(crate) fn run(
     isa: Isa,
     xp: &PaddedInput<'_>,
     w: &DepthwiseWeight,
@@ -68,10 +69,33 @@ pub(crate) unsafe fn run(
     ep: &Epilogue,
     out: &mut [u8],
 ) {
+    let isa = if isa.is_available() { isa } else { Isa::Scalar };
     let [dp, hp, wp] = xp.dims;
     let cp = xp.cp;
     let c = w.c;
     let [od, oh, ow] = shape.out;
+    assert_eq!(cp, w.cp, "depthwise channel padding");
+    assert_eq!(
+        xp.data.len(),
+        shape.batch * dp * hp * wp * cp,
+        "padded input size"
+    );
+    assert_eq!(
+        out.len(),
+        shape.batch * od * oh * ow * c,
+        "depthwise output size"
+    );
+    assert_eq!(ep.col_corr.len(), c, "depthwise epilogue width");
+    assert_eq!(
+        w.taps,
+        shape.kernel.iter().product::<usize>(),
+        "depthwise taps"
+    );
+    for (i, &padded) in xp.dims.iter().enumerate() {
+        let (o, k) = (shape.out[i], shape.kernel[i]);
+        let inside = covers(o, k, shape.stride[i], shape.dilation[i], padded);
+        assert!(inside, "taps inside the input");
+    }
     let taps: Vec<usize> = {
         let mut t = Vec::with_capacity(w.taps);
         for z in 0..shape.kernel[0] {
@@ -108,7 +132,7 @@ pub(crate) unsafe fn run(
             while c0 < c {
                 let nch = TILE_LD.min(c - c0);
                 // SAFETY: the ISA is available and the padded input covers every
-                // tap of these pixels (caller's contract); `dst` is this output
+                // tap of these pixels (checked on entry); `dst` is this output
                 // row, holding `ow * c` bytes.
                 unsafe {
                     tile(

@@ -21,6 +21,12 @@ mod planar;
 pub(crate) use interleaved::{run, DwShape, PaddedInput};
 pub(crate) use planar::{run_planar, PlanarShape};
 
+/// Whether `out` outputs of kernel `k`, stride `s`, dilation `d` stay inside a
+/// padded input of `padded` elements.
+pub(crate) fn covers(out: usize, k: usize, s: usize, d: usize, padded: usize) -> bool {
+    out == 0 || (out - 1) * s + (k - 1) * d < padded
+}
+
 /// Channel padding of the packed weights and the padded input.
 pub(crate) const CHANNEL_ALIGN: usize = 16;
 

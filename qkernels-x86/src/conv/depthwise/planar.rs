@@ -3,7 +3,7 @@
 
 #[cfg(target_arch = "x86_64")]
 use super::{avx2, avx512};
-use super::{scalar, DepthwiseWeight};
+use super::{covers, scalar, DepthwiseWeight};
 use crate::gemm::{epilogue_fn, Out, Tile, MR_MAX, TILE_LD};
 use crate::isa::Isa;
 use crate::output::Epilogue;
@@ -56,11 +56,11 @@ pub(crate) struct PlanarShape {
 /// (image, channel) plane is padded with the zero point and convolved with
 /// output columns in the vector lanes.
 ///
-/// # Safety
-/// `isa` must be available; `x` holds `N * C * D * H * W` bytes, `out` holds
-/// `N * C * OD * OH * OW` bytes with output sizes from the same geometry,
-/// `shape.stride[2]` is 1 or 2, and `ep` has `C` columns.
-pub(crate) unsafe fn run_planar(
+/// Panics (an internal invariant, checked before the unsafe kernels run) unless
+/// `x` holds `N * C * D * H * W` bytes, `out` `N * C * OD * OH * OW` bytes,
+/// every tap of every output lies in the padded input, `stride[2]` is 1 or 2
+/// and `ep` has `C` columns. Falls back to scalar if `isa` is unavailable.
+pub(crate) fn run_planar(
     isa: Isa,
     x: &[u8],
     w: &DepthwiseWeight,
@@ -68,11 +68,37 @@ pub(crate) unsafe fn run_planar(
     ep: &Epilogue,
     out: &mut [u8],
 ) {
+    let isa = if isa.is_available() { isa } else { Isa::Scalar };
     let c = w.c;
     let [id, ih, iw] = shape.input;
     let [od, oh, ow] = shape.out;
     let [pd, ph, pw] = shape.padding;
     let dims = [id + 2 * pd, ih + 2 * ph, iw + 2 * pw];
+    assert_eq!(
+        x.len(),
+        shape.batch * c * id * ih * iw,
+        "depthwise input size"
+    );
+    assert_eq!(
+        out.len(),
+        shape.batch * c * od * oh * ow,
+        "depthwise output size"
+    );
+    assert!(
+        matches!(shape.stride[2], 1 | 2),
+        "planar depthwise needs stride_w 1 or 2"
+    );
+    assert_eq!(ep.col_corr.len(), c, "depthwise epilogue width");
+    assert_eq!(
+        w.taps,
+        shape.kernel.iter().product::<usize>(),
+        "depthwise taps"
+    );
+    for (i, &padded) in dims.iter().enumerate() {
+        let (o, k) = (shape.out[i], shape.kernel[i]);
+        let inside = covers(o, k, shape.stride[i], shape.dilation[i], padded);
+        assert!(inside, "taps inside the input");
+    }
     let plane_len = dims[0] * dims[1] * dims[2];
     let taps: Vec<usize> = {
         let mut t = Vec::with_capacity(w.taps);
@@ -122,8 +148,9 @@ pub(crate) unsafe fn run_planar(
                     let cols = TILE_LD.min(ow - x0);
                     let base = ((z * sd) * dims[1] + y0 * sh) * dims[2] + x0 * sw;
                     // SAFETY: the ISA is available; every tap of these output
-                    // pixels lies inside the padded plane and SIMD over-reads
-                    // stay within PLANE_SLACK; `dst` is this output plane.
+                    // pixels lies inside the padded plane (checked on entry) and
+                    // SIMD over-reads stay within PLANE_SLACK; `dst` is this
+                    // output plane of od * oh * ow bytes.
                     unsafe {
                         tile(
                             &padded,

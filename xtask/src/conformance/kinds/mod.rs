@@ -5,6 +5,7 @@ use super::fixture::Case;
 
 mod dynamic;
 mod e2e_eager;
+mod e2e_fx;
 mod fake_quant;
 mod fake_quantize;
 mod fusion;
@@ -32,6 +33,7 @@ pub fn handler(kind: &str) -> Option<Handler> {
         "fuse_linear_bn_eval" => fusion::linear_bn,
         "op" => ops::op,
         "e2e_eager_ptq" => e2e_eager::eager_ptq,
+        "e2e_fx_ptq" => e2e_fx::fx_ptq,
         "observer" => observers::observer,
         "fake_quantize_module" => fake_quantize::fake_quantize_module,
         "dynamic_rnn" => dynamic::rnn,
