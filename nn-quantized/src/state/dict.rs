@@ -103,22 +103,13 @@ impl QuantizedStateDict {
         &self.modules
     }
 
-    /// The entries directly under the module at `path` (`"conv1.weight"` -> `"weight"`, not
-    /// its descendants' `"conv1.x.weight"`); `""` is the root module.
-    pub fn local(&self, path: &str) -> QuantizedStateDict {
-        let prefix = if path.is_empty() {
-            String::new()
-        } else {
-            format!("{path}.")
-        };
+    /// The entries `path.key` for each of `keys` that is present, under their local names
+    /// (`"conv1.weight"` -> `"weight"`); `""` is the root module.
+    pub fn select(&self, path: &str, keys: &[String]) -> QuantizedStateDict {
         QuantizedStateDict {
-            entries: self
-                .entries
+            entries: keys
                 .iter()
-                .filter_map(|(k, v)| {
-                    let rest = k.strip_prefix(&prefix)?;
-                    (!rest.contains('.')).then(|| (rest.to_string(), v.clone()))
-                })
+                .filter_map(|k| Some((k.clone(), self.get(&nn::join(path, k))?.clone())))
                 .collect(),
             modules: Vec::new(),
         }

@@ -86,9 +86,9 @@ pub enum StateError {
         /// Keys (or modules) present in both with a different dtype, shape or module type.
         mismatched: Vec<Mismatch>,
     },
-    /// The model has no quantized modules (a float or only prepared model).
+    /// The model has no quantized module with state (a float or only prepared model).
     #[error(
-        "the model ({model}) has no quantized modules; convert it first (prepare, calibrate, \
+        "the model ({model}) has no quantized modules with state; convert it first (prepare, calibrate, \
          convert), or use nn's state_dict / load_state_dict for a float model"
     )]
     NotQuantized {

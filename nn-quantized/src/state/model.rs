@@ -13,8 +13,9 @@ use super::value::QStateTensor;
 /// The model's state split by who owns it.
 struct Collected {
     all: QuantizedStateDict,
-    /// Paths of the modules with a [`super::QuantizedState`].
-    quantized_modules: Vec<String>,
+    /// Paths of the modules with a [`super::QuantizedState`], with the local names of their
+    /// entries.
+    quantized_modules: Vec<(String, Vec<String>)>,
     /// Keys that belong to float modules (parameters and buffers, loaded through `nn`).
     float_keys: Vec<String>,
 }
@@ -24,6 +25,7 @@ fn collect(model: &dyn Module) -> Result<Collected, StateError> {
     let mut quantized_modules = Vec::new();
     let mut float_keys = Vec::new();
     for (path, m) in model.named_modules() {
+        let mut own = Vec::new();
         if let Some(q) = as_quantized_state(m) {
             let entries = q.quantized_state();
             if !entries.is_empty() {
@@ -31,8 +33,9 @@ fn collect(model: &dyn Module) -> Result<Collected, StateError> {
             }
             for (k, v) in entries {
                 all.insert_new(join(&path, &k), v)?;
+                own.push(k);
             }
-            quantized_modules.push(path.clone());
+            quantized_modules.push((path.clone(), own.clone()));
         }
         let params = m
             .local_parameters()
@@ -45,13 +48,14 @@ fn collect(model: &dyn Module) -> Result<Collected, StateError> {
             };
             (k, v)
         });
-        for (k, v) in params.chain(buffers) {
+        // A module's quantized state is authoritative for the names it exports.
+        for (k, v) in params.chain(buffers).filter(|(k, _)| !own.contains(k)) {
             let key = join(&path, &k);
             all.insert_new(key.clone(), v)?;
             float_keys.push(key);
         }
     }
-    if quantized_modules.is_empty() {
+    if all.module_types().is_empty() {
         return Err(StateError::NotQuantized {
             model: model.type_name().to_string(),
         });
@@ -68,8 +72,8 @@ fn collect(model: &dyn Module) -> Result<Collected, StateError> {
 /// `conv1.scale`, `conv1.zero_point`, `quant.scale` ...) and the parameters and buffers of the
 /// float modules left in it, in module order, with the type of each quantized module.
 ///
-/// Errors: [`StateError::NotQuantized`] if no module is quantized (a float or only prepared
-/// model), [`StateError::DuplicateKey`] if two entries share a name.
+/// Errors: [`StateError::NotQuantized`] if no quantized module has state (a float or only
+/// prepared model), [`StateError::DuplicateKey`] if two entries share a name.
 pub fn quantized_state_dict(model: &dyn Module) -> Result<QuantizedStateDict, StateError> {
     Ok(collect(model)?.all)
 }
@@ -81,8 +85,8 @@ pub fn quantized_state_dict(model: &dyn Module) -> Result<QuantizedStateDict, St
 /// entry and the type of every quantized module ([`StateError::Mismatch`] lists all
 /// differences), then each module builds its new state from its entries
 /// ([`StateError::InvalidEntry`] names the key whose values it refuses). Only then are the
-/// float parameters and the quantized modules updated. [`StateError::NotQuantized`] if the
-/// model has no quantized module.
+/// float parameters and the quantized modules updated. [`StateError::NotQuantized`] if no
+/// quantized module of the model has state.
 pub fn load_quantized_state_dict(
     model: &mut dyn Module,
     state: &QuantizedStateDict,
@@ -90,13 +94,13 @@ pub fn load_quantized_state_dict(
     let ours = collect(model)?;
     state.check_fits(&ours.all)?;
     let mut staged: Vec<(String, StagedState)> = Vec::new();
-    for path in &ours.quantized_modules {
+    for (path, keys) in &ours.quantized_modules {
         let m = model
             .get_submodule(path)
             .map_err(|e| StateError::invalid(path, e))?;
         let q = as_quantized_state(m).ok_or_else(|| StateError::invalid(path, "not quantized"))?;
         let s = q
-            .stage_quantized_state(&state.local(path))
+            .stage_quantized_state(&state.select(path, keys))
             .map_err(|e| e.in_module(path))?;
         staged.push((path.clone(), s));
     }
@@ -106,10 +110,10 @@ pub fn load_quantized_state_dict(
             floats.insert(k.clone(), v);
         }
     }
-    // Checked above to match key for key, so this only fails on a model changed meanwhile;
-    // nn's load changes nothing when it fails.
+    // Checked above to match key for key (not strict: names a quantized module exports are
+    // loaded by it, not by nn). nn's load changes nothing when it fails.
     model
-        .load_state_dict(&floats, true)
+        .load_state_dict(&floats, false)
         .map_err(|e| StateError::invalid("(float parameters)", e))?;
     for (path, s) in staged {
         let m = model
