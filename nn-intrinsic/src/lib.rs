@@ -6,5 +6,6 @@
 //! | `torch.nn.utils.fusion.fuse_linear_bn_weights` | [`fold::fuse_linear_bn_weights`] |
 
 pub mod fold;
+pub mod qat;
 
 pub use fold::{fuse_conv_bn_weights, fuse_linear_bn_weights, BatchNormStats, FoldError};

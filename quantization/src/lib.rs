@@ -49,6 +49,7 @@ mod dtype;
 mod error;
 pub mod fake_quantize;
 pub mod observer;
+pub mod qat;
 pub mod qconfig;
 
 pub use dtype::DType;

@@ -8,6 +8,7 @@ mod fake_quantize;
 mod fusion;
 mod observers;
 mod ops;
+mod qat;
 mod qtensor;
 
 /// Runs one case: a verdict, or an error (malformed case, or an operation we refuse).
@@ -31,6 +32,7 @@ pub fn handler(kind: &str) -> Option<Handler> {
         "op" => ops::op,
         "observer" => observers::observer,
         "fake_quantize_module" => fake_quantize::fake_quantize_module,
+        "qat_conv_bn2d" => qat::qat_conv_bn2d,
         _ => return None,
     })
 }
