@@ -6,6 +6,7 @@
 //! | `torch.ao.quantization.observer.*` | [`observer`] ([`Observer`] trait, one struct per class, [`ObserverSpec`]) |
 //! | `torch.ao.quantization.fake_quantize.*`, `_LearnableFakeQuantize` | [`fake_quantize`] |
 //! | `QConfig`, `default_qconfig`, `get_default_qconfig`, ... | [`qconfig`] |
+//! | `fuse_modules`, `prepare`, `convert`, `quantize`, `QuantWrapper`, mappings | [`eager`] |
 //!
 //! Observers and fake-quantize modules are plain stateful structs working on `ndarray` views;
 //! the module system wraps them. Every fallible call returns [`QuantError`].
@@ -46,6 +47,7 @@
 //! ```
 
 mod dtype;
+pub mod eager;
 mod error;
 pub mod fake_quantize;
 pub mod observer;

@@ -6,7 +6,9 @@
 
 mod activation;
 mod elementwise;
+mod embedding;
 mod error;
+mod group_norm;
 mod linear;
 mod norm;
 mod operand;
@@ -16,7 +18,11 @@ mod qnnpack;
 
 pub use activation::{elu, hardswish, leaky_relu, relu, relu6, sigmoid, tanh};
 pub use elementwise::{add, add_relu, add_scalar, cat, mul, mul_relu, mul_scalar};
+pub use embedding::{
+    embedding_bag_byte, embedding_bag_prepack, embedding_byte, BagMode, Bags, PackedEmbedding,
+};
 pub use error::QOpError;
+pub use group_norm::{group_norm, instance_norm, layer_norm, NormParams};
 pub use linear::{conv, linear, linear_dynamic};
 pub use norm::{batch_norm2d, BatchNormParams};
 pub use packed::{conv_prepack, linear_prepack, ConvOptions, PackedWeight};

@@ -3,6 +3,7 @@
 use super::check::Verdict;
 use super::fixture::Case;
 
+mod e2e_eager;
 mod fake_quant;
 mod fake_quantize;
 mod fusion;
@@ -30,6 +31,7 @@ pub fn handler(kind: &str) -> Option<Handler> {
         "fuse_conv_bn_eval" => fusion::conv_bn,
         "fuse_linear_bn_eval" => fusion::linear_bn,
         "op" => ops::op,
+        "e2e_eager_ptq" => e2e_eager::eager_ptq,
         "observer" => observers::observer,
         "fake_quantize_module" => fake_quantize::fake_quantize_module,
         "qat_conv_bn2d" => qat::qat_conv_bn2d,

@@ -1,0 +1,4 @@
+//! Fused float modules ([`fused`]) and their quantized forms ([`quantized`]).
+
+pub mod fused;
+pub mod quantized;
