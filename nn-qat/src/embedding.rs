@@ -89,6 +89,11 @@ impl Embedding {
         self.weight_fake_quant.module_mut()
     }
 
+    /// The weight after its fake quant (runs the fake-quant module once).
+    pub fn fake_quantized_weight(&mut self) -> Result<Tensor> {
+        weight::apply(&mut self.weight_fake_quant, "Embedding", &self.weight)
+    }
+
     /// The rows for `indices` laid out in `shape` from the fake-quantized weight, giving
     /// `(*shape, dim)`.
     pub fn lookup(&mut self, indices: &[usize], shape: &[usize]) -> Result<Tensor> {
@@ -196,6 +201,11 @@ impl EmbeddingBag {
     /// The weight's fake-quant module, mutably.
     pub fn weight_fake_quant_mut(&mut self) -> &mut dyn Module {
         self.weight_fake_quant.module_mut()
+    }
+
+    /// The weight after its fake quant (runs the fake-quant module once).
+    pub fn fake_quantized_weight(&mut self) -> Result<Tensor> {
+        weight::apply(&mut self.weight_fake_quant, "EmbeddingBag", &self.weight)
     }
 
     /// The bags `indices[offsets[b]..offsets[b + 1]]` of the fake-quantized weight, optionally

@@ -46,8 +46,34 @@ pub(crate) fn fold_conv_bn(
     ))
 }
 
+/// The child `index` of a fused float module as a `T`, or an error naming `owner`.
+pub(crate) fn fused_child<'a, T: Module>(
+    owner: &str,
+    fused: &'a dyn Module,
+    index: usize,
+) -> Result<&'a T> {
+    fused
+        .children()
+        .into_iter()
+        .nth(index)
+        .and_then(|(_, m)| m.downcast_ref::<T>())
+        .ok_or_else(|| {
+            NnError::bad_arg(
+                owner,
+                format!(
+                    "child {index} of the fused {} is not a {}",
+                    fused.type_name(),
+                    std::any::type_name::<T>()
+                        .rsplit("::")
+                        .next()
+                        .unwrap_or("module")
+                ),
+            )
+        })
+}
+
 macro_rules! conv_bn {
-    ($name:ident, $conv:ident, $bn:ident, $rank:expr, $relu:expr, $doc:literal) => {
+    ($name:ident, $fused:ident, $conv:ident, $bn:ident, $rank:expr, $relu:expr, $doc:literal) => {
         #[doc = $doc]
         ///
         /// Parameters `weight`, `bias` (optional); children `bn` (the batch norm, with its
@@ -125,6 +151,18 @@ macro_rules! conv_bn {
                     freeze_bn: false,
                     training: true,
                 })
+            }
+
+            /// `from_float`: the QAT module of a fused float module (its children shared), in
+            /// training mode; errors as [`Self::from_modules`].
+            pub fn from_float(
+                fused: &crate::$fused,
+                weight_fake_quant: Box<dyn Module>,
+            ) -> Result<$name> {
+                let name = stringify!($name);
+                let conv = fused_child::<nn::$conv>(name, fused, 0)?;
+                let bn = fused_child::<$bn>(name, fused, 1)?;
+                $name::from_modules(conv, bn, weight_fake_quant)
             }
 
             /// The convolution with the batch norm folded in (`fuse_conv_bn_weights` with the
@@ -308,6 +346,7 @@ macro_rules! conv_bn {
 
 conv_bn!(
     ConvBn1d,
+    ConvBn1d,
     Conv1d,
     BatchNorm1d,
     1,
@@ -315,6 +354,7 @@ conv_bn!(
     "`nniqat.ConvBn1d`: `Conv1d` + `BatchNorm1d` with the fold simulated in training."
 );
 conv_bn!(
+    ConvBn2d,
     ConvBn2d,
     Conv2d,
     BatchNorm2d,
@@ -324,6 +364,7 @@ conv_bn!(
 );
 conv_bn!(
     ConvBn3d,
+    ConvBn3d,
     Conv3d,
     BatchNorm3d,
     3,
@@ -331,6 +372,7 @@ conv_bn!(
     "`nniqat.ConvBn3d`: `Conv3d` + `BatchNorm3d` with the fold simulated in training."
 );
 conv_bn!(
+    ConvBnReLU1d,
     ConvBnReLU1d,
     Conv1d,
     BatchNorm1d,
@@ -340,6 +382,7 @@ conv_bn!(
 );
 conv_bn!(
     ConvBnReLU2d,
+    ConvBnReLU2d,
     Conv2d,
     BatchNorm2d,
     2,
@@ -348,9 +391,39 @@ conv_bn!(
 );
 conv_bn!(
     ConvBnReLU3d,
+    ConvBnReLU3d,
     Conv3d,
     BatchNorm3d,
     3,
     true,
     "`nniqat.ConvBnReLU3d`: `Conv3d` + `BatchNorm3d` + `ReLU` with the fold simulated in training."
 );
+
+macro_rules! to_float_conv {
+    ($($name:ident => $conv:ident),+) => {$(
+        impl $name {
+            /// `to_float`: the float convolution with the batch norm folded in (see
+            /// [`Self::fold`]).
+            pub fn to_float(&self) -> Result<nn::$conv> {
+                self.fold()
+            }
+        }
+    )+};
+}
+
+macro_rules! to_float_conv_relu {
+    ($($name:ident => $fused:ident),+) => {$(
+        impl $name {
+            /// `to_float`: the fused float `ConvReLU` of the folded convolution, in this
+            /// module's training mode.
+            pub fn to_float(&self) -> Result<crate::$fused> {
+                let mut m = crate::$fused::new(self.fold()?, nn::ReLU::new());
+                m.train(self.training);
+                Ok(m)
+            }
+        }
+    )+};
+}
+
+to_float_conv!(ConvBn1d => Conv1d, ConvBn2d => Conv2d, ConvBn3d => Conv3d);
+to_float_conv_relu!(ConvBnReLU1d => ConvReLU1d, ConvBnReLU2d => ConvReLU2d, ConvBnReLU3d => ConvReLU3d);

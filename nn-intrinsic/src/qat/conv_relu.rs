@@ -2,6 +2,8 @@
 
 use nn::{ConvConfig, Module, Result, Tensor, Value};
 
+use super::conv_bn::fused_child;
+
 macro_rules! conv_relu {
     ($name:ident, $conv:ident, $doc:literal) => {
         #[doc = $doc]
@@ -33,6 +35,24 @@ macro_rules! conv_relu {
                 Ok($name {
                     conv: nn_qat::$conv::from_float(conv, weight_fake_quant)?,
                 })
+            }
+
+            /// `from_float`: the QAT module of a fused float `ConvReLU` (the convolution's
+            /// parameters shared), in training mode.
+            pub fn from_float(
+                fused: &crate::$name,
+                weight_fake_quant: Box<dyn Module>,
+            ) -> Result<$name> {
+                let conv = fused_child::<nn::$conv>(stringify!($name), fused, 0)?;
+                $name::from_conv(conv, weight_fake_quant)
+            }
+
+            /// `to_float`: the fused float `ConvReLU` with a copy of the convolution, in this
+            /// module's training mode.
+            pub fn to_float(&self) -> Result<crate::$name> {
+                let mut m = crate::$name::new(self.conv.to_float()?, nn::ReLU::new());
+                m.train(self.conv.is_training());
+                Ok(m)
             }
 
             /// The QAT convolution inside.

@@ -4,6 +4,7 @@ use nn::{functional, BatchNorm1d, BatchNormConfig, Child, Module, NnError, Resul
 use nn_qat::weight::{self, fresh_parameter};
 
 use super::bn_fold::{approximate_forward, bn_slot, bn_view, reset_bn_weight, share_bn};
+use super::conv_bn::fused_child;
 use crate::fold::{fuse_linear_bn_weights, BatchNormStats};
 
 /// `nniqat.LinearReLU`: a QAT `Linear` then ReLU; parameters `weight`, `bias` and the child
@@ -34,6 +35,24 @@ impl LinearReLU {
         Ok(LinearReLU {
             linear: nn_qat::Linear::from_float(linear, weight_fake_quant)?,
         })
+    }
+
+    /// `from_float`: the QAT module of a fused float `LinearReLU` (the linear layer's
+    /// parameters shared), in training mode.
+    pub fn from_float(
+        fused: &crate::LinearReLU,
+        weight_fake_quant: Box<dyn Module>,
+    ) -> Result<LinearReLU> {
+        let linear = fused_child::<nn::Linear>("LinearReLU", fused, 0)?;
+        LinearReLU::from_linear(linear, weight_fake_quant)
+    }
+
+    /// `to_float`: the fused float `LinearReLU` with a copy of the linear layer, in this
+    /// module's training mode.
+    pub fn to_float(&self) -> Result<crate::LinearReLU> {
+        let mut m = crate::LinearReLU::new(self.linear.to_float()?, nn::ReLU::new());
+        m.train(self.linear.is_training());
+        Ok(m)
     }
 
     /// The QAT linear layer inside.
@@ -157,6 +176,17 @@ impl LinearBn1d {
             freeze_bn: false,
             training: true,
         })
+    }
+
+    /// `from_float`: the QAT module of a fused float `LinearBn1d` (its children shared), in
+    /// training mode; errors as [`LinearBn1d::from_modules`].
+    pub fn from_float(
+        fused: &crate::LinearBn1d,
+        weight_fake_quant: Box<dyn Module>,
+    ) -> Result<LinearBn1d> {
+        let linear = fused_child::<nn::Linear>("LinearBn1d", fused, 0)?;
+        let bn = fused_child::<BatchNorm1d>("LinearBn1d", fused, 1)?;
+        LinearBn1d::from_modules(linear, bn, weight_fake_quant)
     }
 
     /// `to_float`: the linear layer with the batch norm folded in (`fuse_linear_bn_weights`

@@ -7,7 +7,7 @@ use nn::{Module, NnError, Tensor, Value};
 
 use crate::fake_quantize::{learnable_per_channel_backward, FakeQuantizeSpec};
 use crate::observer::{Observer, QParamsOut, DEFAULT_EPS};
-use crate::qconfig::{PostProcess, QConfigEntry};
+use crate::qconfig::{PostProcess, QConfig, QConfigEntry};
 use crate::{FakeQuantizer, LearnableFakeQuantize, QuantError};
 
 /// What the module runs.
@@ -37,6 +37,7 @@ struct LearnableParams {
 pub struct FakeQuantizeModule {
     inner: Inner,
     learnable: Option<LearnableParams>,
+    qconfig: Option<QConfig>,
     training: bool,
 }
 
@@ -66,6 +67,7 @@ impl FakeQuantizeModule {
         FakeQuantizeModule {
             inner: Inner::FakeQuant(fq),
             learnable,
+            qconfig: None,
             training: true,
         }
     }
@@ -75,6 +77,7 @@ impl FakeQuantizeModule {
         FakeQuantizeModule {
             inner: Inner::Observer(obs),
             learnable: None,
+            qconfig: None,
             training: true,
         }
     }
@@ -98,6 +101,18 @@ impl FakeQuantizeModule {
             PostProcess::Observer(o) => Box::new(FakeQuantizeModule::observer(o)),
             PostProcess::Identity => Box::new(nn::Identity::new()),
         }
+    }
+
+    /// Records the qconfig this module was built from (as PyTorch's module carries
+    /// `qconfig`); `prepare_qat` sets it on the activation fake-quants it attaches.
+    pub fn with_qconfig(mut self, qconfig: QConfig) -> FakeQuantizeModule {
+        self.qconfig = Some(qconfig);
+        self
+    }
+
+    /// The qconfig this module was built from, if recorded.
+    pub fn qconfig(&self) -> Option<&QConfig> {
+        self.qconfig.as_ref()
     }
 
     /// The fake-quantize module inside (`None` for an observer).
