@@ -34,8 +34,8 @@ fn frozen(path: &str, app: &FakeQuantizeModule, q: &QConfig) -> Result<ObserverM
 enum Stashed {
     Wrapper {
         path: String,
-        qconfig: QConfig,
-        app: Option<FakeQuantizeModule>,
+        qconfig: Box<QConfig>,
+        app: Option<Box<FakeQuantizeModule>>,
         observe_input: bool,
     },
     Slot {
@@ -68,7 +68,8 @@ fn restore(model: &mut dyn Module, stash: Vec<Stashed>) {
                 observe_input,
             } => {
                 if let Ok(p) = take_prepared(model, &path) {
-                    let back = QatPrepared::new(p.into_inner(), qconfig, app, observe_input);
+                    let back =
+                        QatPrepared::new(p.into_inner(), *qconfig, app.map(|a| *a), observe_input);
                     let _ = model.replace_submodule(&path, Box::new(back));
                 }
             }
@@ -142,8 +143,8 @@ pub fn convert_qat<M: Module + ?Sized>(
         let _ = model.replace_submodule(&path, Box::new(eager));
         stash.push(Stashed::Wrapper {
             path,
-            qconfig,
-            app,
+            qconfig: Box::new(qconfig),
+            app: app.map(Box::new),
             observe_input,
         });
     }

@@ -20,7 +20,7 @@ type Built = Result<Box<dyn Module>, EagerError>;
 /// Clamps the integer values of `q` into `[lo, hi]` (`_clamp_weights`), if that is narrower
 /// than its dtype.
 fn clamp_weights(q: QTensor, lo: i64, hi: i64) -> Result<QTensor, qtensor::QError> {
-    let (dlo, dhi) = (q.dtype().min() as i64, q.dtype().max() as i64);
+    let (dlo, dhi) = (q.dtype().min(), q.dtype().max());
     if lo <= dlo && hi >= dhi {
         return Ok(q);
     }
