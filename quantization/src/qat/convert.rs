@@ -14,13 +14,7 @@ use crate::{PostProcess, QConfig};
 
 /// The eager-form activation observer standing for a trained fake quant.
 fn frozen(path: &str, app: &FakeQuantizeModule, q: &QConfig) -> Result<ObserverModule, EagerError> {
-    let qparams = app
-        .calculate_qparams()
-        .map_err(|source| EagerError::Observer {
-            path: join(path, "activation_post_process"),
-            source,
-        })?;
-    let stand_in = FrozenQParams::new(app.type_name(), qparams);
+    let stand_in = FrozenQParams::of(app.type_name(), app.observer_ref(), app.calculate_qparams());
     ObserverModule::new(PostProcess::Observer(Box::new(stand_in)), Some(q.clone())).ok_or_else(
         || EagerError::Convert {
             path: path.to_string(),

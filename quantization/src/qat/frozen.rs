@@ -1,5 +1,5 @@
-//! A stand-in observer holding the parameters a trained activation fake-quant computed, so
-//! the eager convert's constructors can read them while the fake quant itself stays in the
+//! A stand-in observer holding what a trained activation fake-quant reports, so the eager
+//! convert's constructors can read its parameters while the fake quant itself stays in the
 //! QAT model until the conversion has succeeded.
 
 use std::any::Any;
@@ -10,17 +10,35 @@ use qtensor::QScheme;
 use crate::observer::{Observation, Observer, QParamsOut};
 use crate::{DType, QuantError};
 
-/// Reports fixed `calculate_qparams` results; observing is an error.
+/// Reports the fixed `calculate_qparams` result (or error) of another observer, and its
+/// dtype, scheme and range; observing is an error.
 #[derive(Debug, Clone)]
 pub(crate) struct FrozenQParams {
     name: &'static str,
-    qparams: QParamsOut,
+    qparams: Result<QParamsOut, QuantError>,
+    dtype: DType,
+    qscheme: QScheme,
+    quant_range: Option<(i64, i64)>,
+    ch_axis: Option<usize>,
+    is_dynamic: bool,
 }
 
 impl FrozenQParams {
-    /// The parameters of a fake quant (or observer) named `name`.
-    pub(crate) fn new(name: &'static str, qparams: QParamsOut) -> FrozenQParams {
-        FrozenQParams { name, qparams }
+    /// What `source` (the observer of a fake quant named `name`) reports now.
+    pub(crate) fn of(
+        name: &'static str,
+        source: &dyn Observer,
+        qparams: Result<QParamsOut, QuantError>,
+    ) -> FrozenQParams {
+        FrozenQParams {
+            name,
+            qparams,
+            dtype: source.dtype(),
+            qscheme: source.qscheme(),
+            quant_range: source.quant_range(),
+            ch_axis: source.ch_axis(),
+            is_dynamic: source.is_dynamic(),
+        }
     }
 }
 
@@ -37,7 +55,7 @@ impl Observer for FrozenQParams {
     }
 
     fn calculate_qparams(&self) -> Result<QParamsOut, QuantError> {
-        Ok(self.qparams.clone())
+        self.qparams.clone()
     }
 
     fn reset(&mut self) {}
@@ -51,19 +69,23 @@ impl Observer for FrozenQParams {
     }
 
     fn dtype(&self) -> DType {
-        self.qparams.dtype
+        self.dtype
     }
 
     fn qscheme(&self) -> QScheme {
-        self.qparams.qscheme
+        self.qscheme
     }
 
     fn quant_range(&self) -> Option<(i64, i64)> {
-        Some((self.qparams.quant_min, self.qparams.quant_max))
+        self.quant_range
     }
 
     fn ch_axis(&self) -> Option<usize> {
-        self.qparams.axis
+        self.ch_axis
+    }
+
+    fn is_dynamic(&self) -> bool {
+        self.is_dynamic
     }
 
     fn as_any(&self) -> &dyn Any {
