@@ -482,3 +482,51 @@ fn bad_batch_norms_and_inputs_are_errors() {
     );
     assert!(m.bn().is_err() && m.fold().is_err());
 }
+
+/// `from_float` of the fused float modules shares their children; `to_float` folds the batch
+/// norm with the running statistics and gives back the fused float form.
+#[test]
+fn from_and_to_the_fused_float_modules() {
+    let conv = nn::Conv2d::from_config(ConvConfig::new(2, 3, &[3, 3]).padding(1)).unwrap();
+    let bn = random_bn!(BatchNorm2d, 3, 80);
+    let x = Tensor::new(rand(&[2, 2, 4, 4], 81, -1.0, 1.0));
+    let mut float = nn_intrinsic::ConvBnReLU2d::new(
+        nn::Conv2d::from_parts(conv.weight.clone(), conv.bias.clone(), conv.options.clone()).unwrap(),
+        copy_bn!(BatchNorm2d, &bn),
+        nn::ReLU::new(),
+    );
+    float.eval();
+    let want = out(&mut float, &x).to_vec();
+    let qat = ConvBnReLU2d::from_float(&float, Box::new(Identity::new())).unwrap();
+    assert!(qat.weight.same(&conv.weight));
+    let mut back = qat.to_float().unwrap();
+    assert_eq!(back.type_name(), "ConvReLU2d");
+    back.eval();
+    close(&out(&mut back, &x).to_vec(), &want, 1e-5);
+    // A fused module whose children were replaced is refused.
+    float.replace_submodule("1", Box::new(Identity::new())).unwrap();
+    let err = ConvBnReLU2d::from_float(&float, Box::new(Identity::new())).err().unwrap();
+    assert!(err.to_string().contains("child 1 of the fused ConvBnReLU2d is not a BatchNorm2d"), "{err}");
+
+    let lin = nn::Linear::new(4, 3, true);
+    let mut float = nn_intrinsic::LinearReLU::new(
+        nn::Linear::from_parts(lin.weight.clone(), lin.bias.clone()).unwrap(),
+        nn::ReLU::new(),
+    );
+    let x = Tensor::new(rand(&[2, 4], 82, -1.0, 1.0));
+    let want = out(&mut float, &x).to_vec();
+    let qat = LinearReLU::from_float(&float, Box::new(Identity::new())).unwrap();
+    let mut back = qat.to_float().unwrap();
+    assert_eq!(out(&mut back, &x).to_vec(), want);
+
+    let bn1 = random_bn!(BatchNorm1d, 3, 83);
+    let mut float = nn_intrinsic::LinearBn1d::new(
+        nn::Linear::from_parts(lin.weight.clone(), lin.bias.clone()).unwrap(),
+        copy_bn!(BatchNorm1d, &bn1),
+    );
+    float.eval();
+    let want = out(&mut float, &x).to_vec();
+    let qat = LinearBn1d::from_float(&float, Box::new(Identity::new())).unwrap();
+    let mut folded = qat.to_float().unwrap();
+    close(&out(&mut folded, &x).to_vec(), &want, 1e-5);
+}
