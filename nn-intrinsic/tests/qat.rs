@@ -491,7 +491,8 @@ fn from_and_to_the_fused_float_modules() {
     let bn = random_bn!(BatchNorm2d, 3, 80);
     let x = Tensor::new(rand(&[2, 2, 4, 4], 81, -1.0, 1.0));
     let mut float = nn_intrinsic::ConvBnReLU2d::new(
-        nn::Conv2d::from_parts(conv.weight.clone(), conv.bias.clone(), conv.options.clone()).unwrap(),
+        nn::Conv2d::from_parts(conv.weight.clone(), conv.bias.clone(), conv.options.clone())
+            .unwrap(),
         copy_bn!(BatchNorm2d, &bn),
         nn::ReLU::new(),
     );
@@ -504,9 +505,17 @@ fn from_and_to_the_fused_float_modules() {
     back.eval();
     close(&out(&mut back, &x).to_vec(), &want, 1e-5);
     // A fused module whose children were replaced is refused.
-    float.replace_submodule("1", Box::new(Identity::new())).unwrap();
-    let err = ConvBnReLU2d::from_float(&float, Box::new(Identity::new())).err().unwrap();
-    assert!(err.to_string().contains("child 1 of the fused ConvBnReLU2d is not a BatchNorm2d"), "{err}");
+    float
+        .replace_submodule("1", Box::new(Identity::new()))
+        .unwrap();
+    let err = ConvBnReLU2d::from_float(&float, Box::new(Identity::new()))
+        .err()
+        .unwrap();
+    assert!(
+        err.to_string()
+            .contains("child 1 of the fused ConvBnReLU2d is not a BatchNorm2d"),
+        "{err}"
+    );
 
     let lin = nn::Linear::new(4, 3, true);
     let mut float = nn_intrinsic::LinearReLU::new(

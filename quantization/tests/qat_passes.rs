@@ -324,3 +324,61 @@ fn embeddings_need_float_qparams_and_convert_to_8bit_rows() {
         .fold(0.0f32, |a, (p, q)| a.max((p - q).abs()));
     assert!(worst < 0.05, "8-bit rows: {worst}");
 }
+
+/// A qconfig of learnable fake quants: after `enable_param_learning` their scales are
+/// parameters of the model that the loss reaches, and convert uses the learned values.
+#[test]
+fn learnable_fake_quants_train_their_scales() {
+    use quantization::fake_quantize::defaults;
+    use quantization::qat::enable_param_learning;
+    use quantization::{FakeQuantizeSpec, QConfig, QConfigEntry};
+    qtensor::set_engine(qtensor::Engine::Fbgemm).unwrap();
+    let learnable = |spec: FakeQuantizeSpec| {
+        QConfigEntry::FakeQuantize(FakeQuantizeSpec::Learnable {
+            observer: spec.observer().clone(),
+            scale: 0.1,
+            zero_point: 0.0,
+            channel_len: None,
+            use_grad_scaling: true,
+        })
+    };
+    let q = QConfig {
+        activation: learnable(defaults::default_fake_quant()),
+        weight: learnable(defaults::default_weight_fake_quant()),
+    };
+    let mut m = net();
+    fuse_modules_qat(&mut m, &[&["conv", "bn", "relu"]]).unwrap();
+    prepare_qat(
+        &mut m,
+        &QConfigMapping::global(q),
+        &QatMapping::default_qat(),
+        &convert_mapping(),
+    )
+    .unwrap();
+    run(&mut m, &input(30, 4)); // static estimate: observers set the parameters
+    assert_eq!(enable_param_learning(&mut m), 5);
+    let scale = |m: &Net, path: &str| {
+        m.named_parameters()
+            .into_iter()
+            .find(|(n, _)| n == path)
+            .unwrap_or_else(|| panic!("no parameter {path}"))
+            .1
+    };
+    let s = scale(&m, "fc.weight_fake_quant.scale");
+    let before = s.to_vec()[0];
+    run(&mut m, &input(31, 4)).powi_sum().backward().unwrap();
+    assert!(s.grad().unwrap()[0] != 0.0);
+    assert!(scale(&m, "conv.activation_post_process.scale")
+        .grad()
+        .is_some());
+    sgd_step(&m, 0.01);
+    assert_ne!(s.to_vec()[0], before);
+    let learned = s.to_vec()[0];
+    m.eval();
+    convert_qat(&mut m, &convert_mapping()).unwrap();
+    let fc =
+        m.fc.module()
+            .downcast_ref::<nn_quantized::Linear>()
+            .unwrap();
+    assert_eq!(fc.weight().q_scale().unwrap(), f64::from(learned));
+}
