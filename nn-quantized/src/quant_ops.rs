@@ -29,6 +29,17 @@ impl QuantOps for EngineOps {
         F::adaptive_avg_pool2d(x, output_size).map_err(err("adaptive_avg_pool2d"))
     }
 
+    fn max_pool2d(&self, x: &QTensor, o: &Pool2dOptions) -> Result<QTensor> {
+        let p = F::MaxPool2d {
+            kernel: o.kernel_size,
+            stride: o.stride,
+            padding: o.padding,
+            dilation: o.dilation,
+            ceil_mode: o.ceil_mode,
+        };
+        F::max_pool2d(x, &p).map_err(err("max_pool2d"))
+    }
+
     fn avg_pool2d(&self, x: &QTensor, o: &Pool2dOptions) -> Result<QTensor> {
         let p = F::AvgPool2d {
             kernel: o.kernel_size,

@@ -47,6 +47,11 @@ pub trait QuantOps: Send + Sync {
         let _ = (x, output_size);
         Err(missing("adaptive_avg_pool2d"))
     }
+    /// `max_pool2d` on a quantized tensor, keeping its qparams; the default is the exact
+    /// integer computation here, engines override it with their kernels.
+    fn max_pool2d(&self, x: &QTensor, options: &Pool2dOptions) -> Result<QTensor> {
+        quantized_max_pool2d(x, options)
+    }
     /// `avg_pool2d` on a quantized tensor, keeping its qparams.
     fn avg_pool2d(&self, x: &QTensor, options: &Pool2dOptions) -> Result<QTensor> {
         let _ = (x, options);
@@ -141,6 +146,17 @@ pub fn quantized_relu(q: &QTensor) -> Result<QTensor> {
 }
 
 /// `max_pool2d` on a quantized tensor: the maximum of the integer values, exactly.
+/// Max pooling of a quantized tensor through the registered engine kernels, or exactly here
+/// when none are registered (max commutes with the monotone quantization map).
+pub fn max_pool2d(q: &QTensor, options: &Pool2dOptions) -> Result<QTensor> {
+    let ops = OPS.read().unwrap_or_else(|e| e.into_inner()).clone();
+    match ops {
+        Some(ops) => ops.max_pool2d(q, options),
+        None => quantized_max_pool2d(q, options),
+    }
+}
+
+/// Exact max pooling of a quantized tensor: on the integers, through the float kernel.
 pub fn quantized_max_pool2d(q: &QTensor, options: &Pool2dOptions) -> Result<QTensor> {
     eight_bit("max_pool2d", q)?;
     let x = Tensor::new(to_f32(q));

@@ -8,6 +8,7 @@
 //! | `QConfig`, `default_qconfig`, `get_default_qconfig`, ... | [`qconfig`] |
 //! | `fuse_modules`, `prepare`, `convert`, `quantize`, `QuantWrapper`, mappings | [`eager`] |
 //! | `prepare_qat`, `quantize_qat`, convert of a QAT model, `disable_observer` ..., the fake quants as modules | [`qat`] |
+//! | `quantize_dynamic`, the dynamic module mapping | [`dynamic`] |
 //!
 //! Observers and fake-quantize modules are plain stateful structs working on `ndarray` views;
 //! the module system wraps them. Every fallible call returns [`QuantError`].
@@ -48,6 +49,7 @@
 //! ```
 
 mod dtype;
+pub mod dynamic;
 pub mod eager;
 mod error;
 pub mod fake_quantize;

@@ -3,3 +3,4 @@
 pub mod bench;
 pub mod ci;
 pub mod conformance;
+pub mod demo;

@@ -1,10 +1,11 @@
 //! `cargo xtask <task>`: the workspace's own tasks.
 //!
+//! - `demo`: train, quantize every way, print one table.
 //! - `bench [--json] [--threads N] [--filter S]`: the benchmark suite.
 //! - `ci`: formatting, clippy, tests, docs and conformance: the check every change passes.
 //! - `conformance [--dir DIR] [--kind KIND] [--strict]`: run PyTorch's reference cases.
 
-use xtask::{bench, ci, conformance};
+use xtask::{bench, ci, conformance, demo};
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -12,6 +13,9 @@ use std::process::ExitCode;
 const USAGE: &str = "usage: cargo xtask <task>
 
 tasks:
+  demo [--workflows LIST] [--engine E] [--threads N] [--batch-size B] [--epochs N]
+      Train a CNN on the vendored digits, quantize it every way, print accuracy, size and
+      latency per workflow and engine (--help for details).
   bench [--peak] [--json] [--threads N] [--filter S] [--min-time SECONDS] [--engines fbgemm,qnnpack]
       Time the shared benchmark suite (linear, conv2d: fp32, static, dynamic) in release mode.
       --json prints one JSON object a line, the form ../shared/bench/compare.py pairs with
@@ -37,6 +41,17 @@ fn main() -> ExitCode {
             }
         },
         Some("ci") => ci::run(&workspace_root()),
+        Some("demo") => match demo::Options::parse(&args[1..]) {
+            Ok(Some(opts)) => demo::run(&opts),
+            Ok(None) => {
+                println!("{}", demo::HELP);
+                ExitCode::SUCCESS
+            }
+            Err(msg) => {
+                eprintln!("error: {msg}\n\n{}", demo::HELP);
+                ExitCode::from(2)
+            }
+        },
         Some("bench") => match bench::Options::parse(&args[1..]) {
             Ok(opts) => bench::run(&opts),
             Err(msg) => {

@@ -4,7 +4,7 @@ use crate::error::{NnError, Result};
 use crate::functional::{self, Pool2dOptions};
 use crate::layers::{repr, training_flag};
 use crate::module::{Module, Value};
-use crate::quant_ops::{quant_ops, quantized_max_pool2d};
+use crate::quant_ops::{self, quant_ops};
 
 fn check(name: &str, o: &Pool2dOptions) -> Result<()> {
     if o.kernel_size.contains(&0) || o.stride.contains(&0) || o.dilation.contains(&0) {
@@ -64,7 +64,7 @@ impl Module for MaxPool2d {
     fn forward(&mut self, input: Value) -> Result<Value> {
         match input {
             Value::Quant(q) => Ok(Value::Quant(
-                quantized_max_pool2d(&q, &self.options).map_err(|e| rename("MaxPool2d", e))?,
+                quant_ops::max_pool2d(&q, &self.options).map_err(|e| rename("MaxPool2d", e))?,
             )),
             other => {
                 let x = other.into_float("MaxPool2d")?;

@@ -1,6 +1,7 @@
 //! `cargo xtask bench`: the shared benchmark suite (linear, conv2d, lstm; fp32, static, dynamic)
 //! timed on our implementation, printed as a table or as JSON lines for `compare.py`.
 
+mod lstm;
 mod quantized;
 mod suite;
 mod timing;
@@ -100,6 +101,7 @@ pub fn run(opts: &Options) -> ExitCode {
         }
     };
     quantized::run_all(opts, &mut emit);
+    lstm::rows(opts, &mut emit);
     if failed {
         ExitCode::FAILURE
     } else {

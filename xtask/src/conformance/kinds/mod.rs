@@ -3,6 +3,7 @@
 use super::check::Verdict;
 use super::fixture::Case;
 
+mod dynamic;
 mod e2e_eager;
 mod fake_quant;
 mod fake_quantize;
@@ -35,6 +36,9 @@ pub fn handler(kind: &str) -> Option<Handler> {
         "observer" => observers::observer,
         "fake_quantize_module" => fake_quantize::fake_quantize_module,
         "qat_conv_bn2d" => qat::qat_conv_bn2d,
+        "dynamic_rnn" => dynamic::rnn,
+        "dynamic_rnn_cell" => dynamic::rnn_cell,
+        "e2e_dynamic" => dynamic::e2e,
         _ => return None,
     })
 }
