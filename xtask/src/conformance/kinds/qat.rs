@@ -56,6 +56,13 @@ pub fn qat_conv_bn2d(case: &Case) -> Result<Verdict, String> {
             weight.shape()
         ));
     }
+    if weight.shape().get(2..) != Some(&pair(case, "kernel_size", 0)?[..]) {
+        return Err(format!(
+            "weight shape {:?} does not fit kernel_size {:?}",
+            weight.shape(),
+            case.param("kernel_size")?
+        ));
+    }
     let options = ConvOptions {
         stride: pair(case, "stride", 1)?,
         padding: pair(case, "padding", 0)?,
