@@ -4,6 +4,8 @@
 //! |---|---|
 //! | `nni.ConvReLU1d/2d/3d`, `ConvBn1d/2d/3d`, `ConvBnReLU1d/2d/3d`, `LinearReLU`, `LinearBn1d`, `BNReLU2d/3d` | [`modules::fused`] (re-exported at the root) |
 //! | `nniq.ConvReLU1d/2d/3d`, `LinearReLU`, `BNReLU2d/3d` | [`quantized`] |
+//! | `nniqat.ConvBn1d/2d/3d`, `ConvBnReLU1d/2d/3d`, `ConvReLU1d/2d/3d`, `LinearReLU`, `LinearBn1d` | [`qat`] |
+//! | `nniqat.ConvBn1d/2d/3d`, `ConvBnReLU1d/2d/3d`, `ConvReLU1d/2d/3d`, `LinearReLU`, `LinearBn1d` | [`qat`] |
 //! | `torch.nn.utils.fusion.fuse_conv_bn_weights` | [`fold::fuse_conv_bn_weights`] |
 //! | `torch.nn.utils.fusion.fuse_linear_bn_weights` | [`fold::fuse_linear_bn_weights`] |
 //!
@@ -17,6 +19,7 @@
 
 pub mod fold;
 pub mod modules;
+pub mod qat;
 
 pub use fold::{fuse_conv_bn_weights, fuse_linear_bn_weights, BatchNormStats, FoldError};
 pub use modules::fused::*;

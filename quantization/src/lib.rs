@@ -7,6 +7,7 @@
 //! | `torch.ao.quantization.fake_quantize.*`, `_LearnableFakeQuantize` | [`fake_quantize`] |
 //! | `QConfig`, `default_qconfig`, `get_default_qconfig`, ... | [`qconfig`] |
 //! | `fuse_modules`, `prepare`, `convert`, `quantize`, `QuantWrapper`, mappings | [`eager`] |
+//! | `prepare_qat`, `quantize_qat`, convert of a QAT model, `disable_observer` ..., the fake quants as modules | [`qat`] |
 //! | `quantize_dynamic`, the dynamic module mapping | [`dynamic`] |
 //! | `torch.fx`, `quantize_fx` (`prepare_fx`, `convert_fx` ...), `QConfigMapping` | [`fx`] |
 //! | saving / loading a converted model (`torch.save(qmodel.state_dict())`, `load_state_dict`) | [`save_quantized`], [`load_quantized`] (from [`nn_quantized::state`]) |
@@ -56,6 +57,7 @@ mod error;
 pub mod fake_quantize;
 pub mod fx;
 pub mod observer;
+pub mod qat;
 pub mod qconfig;
 
 pub use dtype::DType;

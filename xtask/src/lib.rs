@@ -4,3 +4,8 @@ pub mod bench;
 pub mod ci;
 pub mod conformance;
 pub mod demo;
+
+/// The README's code samples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;

@@ -129,6 +129,11 @@ impl LearnableFakeQuantize {
         self.static_enabled = true;
     }
 
+    /// Whether gradients are scaled by `1/sqrt(numel * quant_max)` (`use_grad_scaling`).
+    pub fn use_grad_scaling(&self) -> bool {
+        self.use_grad_scaling
+    }
+
     /// Whether the parameters are being learned (`learning_enabled`).
     pub fn learning_enabled(&self) -> bool {
         self.learning_enabled

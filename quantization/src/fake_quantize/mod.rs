@@ -31,6 +31,7 @@ use crate::{DType, QuantError};
 
 pub use fbgemm_qparams::choose_qparams_fbgemm;
 pub use fused::FusedMovingAvgObsFakeQuantize;
+pub(crate) use kernels::learnable_per_channel_backward;
 pub use kernels::ChannelGrads;
 pub use learnable::{LearnableFakeQuantize, LearnableGradients};
 pub use observed::FakeQuantize;

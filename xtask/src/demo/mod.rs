@@ -29,7 +29,8 @@ median latency of one forward pass over a batch, and the speed-up over the float
   --engine E         fbgemm, qnnpack or all (default: all this build supports)
   --threads N        kernel threads (default 1)
   --batch-size B     images per timed forward pass (default 64)
-  --epochs N         float training epochs (default 8)";
+  --epochs N         float training epochs (default 8)
+  --qat-epochs N     QAT fine-tuning epochs (default 2)";
 
 /// Command-line options.
 pub struct Options {
@@ -38,6 +39,7 @@ pub struct Options {
     threads: usize,
     batch_size: usize,
     epochs: usize,
+    qat_epochs: usize,
 }
 
 impl Options {
@@ -49,6 +51,7 @@ impl Options {
             threads: 1,
             batch_size: 64,
             epochs: 8,
+            qat_epochs: 2,
         };
         let mut it = args.iter();
         while let Some(a) = it.next() {
@@ -81,6 +84,7 @@ impl Options {
                 "--threads" => o.threads = number("--threads", value("--threads")?)?,
                 "--batch-size" => o.batch_size = number("--batch-size", value("--batch-size")?)?,
                 "--epochs" => o.epochs = number("--epochs", value("--epochs")?)?,
+                "--qat-epochs" => o.qat_epochs = number("--qat-epochs", value("--qat-epochs")?)?,
                 other => return Err(format!("unknown option {other}")),
             }
         }

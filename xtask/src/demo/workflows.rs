@@ -1,13 +1,17 @@
 //! The quantization workflows the demo runs, each from the same trained float weights.
 
+use super::train::train;
 use nn::data::Dataset;
 use nn::{Module, StateDict, Tensor, Value};
 use nn_quantized_dynamic::WeightDType;
 use qtensor::Engine;
 use quantization::dynamic::{quantize_dynamic, DynamicSpec};
-use quantization::eager::{convert, fuse_modules, prepare, QConfigMapping, QuantMapping};
+use quantization::eager::{
+    convert, fuse_modules, fuse_modules_qat, prepare, QConfigMapping, QuantMapping,
+};
 use quantization::fx::{convert_fx, get_default_qconfig_mapping, prepare_fx};
-use quantization::{get_default_qconfig, Backend};
+use quantization::qat::{convert_mapping, convert_qat, prepare_qat, QatMapping};
+use quantization::{get_default_qat_qconfig, get_default_qconfig, Backend};
 
 use super::measure::{accuracy, latency, weight_bytes};
 use super::model::{DigitsCnn, FUSE_GROUPS};
@@ -22,11 +26,18 @@ pub enum Workflow {
     Eager,
     /// Graph-mode (FX) static post-training quantization of the same forward code.
     Fx,
+    /// Quantization-aware fine-tuning, then conversion.
+    Qat,
 }
 
 impl Workflow {
     /// Every workflow, in the order the table shows them.
-    pub const ALL: &'static [Workflow] = &[Workflow::Dynamic, Workflow::Eager, Workflow::Fx];
+    pub const ALL: &'static [Workflow] = &[
+        Workflow::Dynamic,
+        Workflow::Eager,
+        Workflow::Fx,
+        Workflow::Qat,
+    ];
 
     /// The name used on the command line and in the table.
     pub fn name(self) -> &'static str {
@@ -34,6 +45,7 @@ impl Workflow {
             Workflow::Dynamic => "dynamic",
             Workflow::Eager => "eager",
             Workflow::Fx => "fx",
+            Workflow::Qat => "qat",
         }
     }
 
@@ -60,10 +72,19 @@ impl Workflow {
         engine: Engine,
         opts: &Options,
     ) -> Result<Outcome, Box<dyn std::error::Error>> {
-        let _ = opts;
         let mut model = DigitsCnn::with_state(state)?;
         let backend = Backend::from(engine);
         match self {
+            Workflow::Qat => {
+                model.train(true);
+                fuse_modules_qat(&mut model, FUSE_GROUPS)?;
+                let mapping = convert_mapping();
+                let spec = QConfigMapping::global(get_default_qat_qconfig(backend));
+                prepare_qat(&mut model, &spec, &QatMapping::default_qat(), &mapping)?;
+                let label = format!("qat {engine}");
+                train(&mut model, ctx.train, opts.qat_epochs, 1e-4, &label)?;
+                convert_qat(&mut model, &mapping)?;
+            }
             Workflow::Dynamic => {
                 quantize_dynamic(&mut model, &DynamicSpec::Default, WeightDType::QInt8)?;
             }

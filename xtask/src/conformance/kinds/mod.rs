@@ -11,6 +11,7 @@ mod fake_quantize;
 mod fusion;
 mod observers;
 mod ops;
+mod qat;
 mod qtensor;
 
 /// Runs one case: a verdict, or an error (malformed case, or an operation we refuse).
@@ -36,6 +37,7 @@ pub fn handler(kind: &str) -> Option<Handler> {
         "e2e_fx_ptq" => e2e_fx::fx_ptq,
         "observer" => observers::observer,
         "fake_quantize_module" => fake_quantize::fake_quantize_module,
+        "qat_conv_bn2d" => qat::qat_conv_bn2d,
         "dynamic_rnn" => dynamic::rnn,
         "dynamic_rnn_cell" => dynamic::rnn_cell,
         "e2e_dynamic" => dynamic::e2e,
