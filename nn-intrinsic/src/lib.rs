@@ -9,6 +9,11 @@
 //! | `torch.nn.utils.fusion.fuse_conv_bn_weights` | [`fold::fuse_conv_bn_weights`] |
 //! | `torch.nn.utils.fusion.fuse_linear_bn_weights` | [`fold::fuse_linear_bn_weights`] |
 //!
+//! The quantized fused modules implement [`nn_quantized::state::QuantizedState`] with the
+//! unfused modules' names (`weight`, `bias`, `scale`, `zero_point` ...), so
+//! [`nn_quantized::save_quantized`] / [`nn_quantized::load_quantized`] cover them; they register
+//! themselves for it when constructed.
+//!
 //! The fused float modules are what `quantization::fuse_modules` produces: sequential
 //! containers whose forward is the float composition, swapped as one unit by convert.
 

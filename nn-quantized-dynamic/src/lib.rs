@@ -11,6 +11,7 @@
 //! | `Module.from_float(mod)` with `mod.qconfig.weight` | `from_float(&float, &quantizer)` from `nn::Linear`, `nn::LSTM`, `nn::GRU`, `nn::LSTMCell`, `nn::GRUCell`, `nn::RNNCell` (or any module with PyTorch's class and parameter names), with a [`WeightQuantizer`] (`quantization::QConfig` is one) |
 //! | a float module's `state_dict()` (`weight_ih_l0`, `bias_hh_l0_reverse`, ...) | `from_state_dict(options, &weights, &quantizer)` over [`FloatWeights`] (`nn::StateDict`, maps of arrays) |
 //! | `torch.qint8` / `torch.float16` weights | [`WeightDType`], [`DynamicWeight`] |
+//! | a converted model's `state_dict()` / `load_state_dict` | [`nn_quantized::state::QuantizedState`], implemented by every module here (`weight`, `bias` as [`Linear`]'s; `weight_ih_l0`, `bias_hh_l0_reverse` ... as the float recurrent modules' names) |
 //! | the cell equations of ATen's `LSTMCell` / `GRUCell` / `SimpleCell` | [`equations`] |
 //!
 //! Numerics are PyTorch 2.11's. qint8 products go through
@@ -61,6 +62,7 @@ mod linear;
 mod linear_relu;
 mod math;
 mod packed;
+mod quantized_state;
 mod rnn;
 mod state;
 mod weight;

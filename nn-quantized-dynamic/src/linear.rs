@@ -17,8 +17,8 @@ const NAME: &str = "DynamicQuantizedLinear";
 /// uses 0..=127, qnnpack ignores it), multiplies in int32 and returns float plus the float bias.
 #[derive(Debug)]
 pub struct Linear {
-    op: LinearOp,
-    training: bool,
+    pub(crate) op: LinearOp,
+    pub(crate) training: bool,
 }
 
 impl Linear {

@@ -15,8 +15,8 @@ const NAME: &str = "DynamicQuantizedLinearReLU";
 /// makes of a fused float `LinearReLU`.
 #[derive(Debug)]
 pub struct LinearReLU {
-    inner: Linear,
-    training: bool,
+    pub(crate) inner: Linear,
+    pub(crate) training: bool,
 }
 
 impl LinearReLU {

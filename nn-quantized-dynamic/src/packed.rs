@@ -34,6 +34,7 @@ impl LinearOp {
         weight: DynamicWeight,
         bias: Option<Vec<f32>>,
     ) -> Result<LinearOp> {
+        crate::quantized_state::register();
         let shape = weight.shape().to_vec();
         let [out_features, in_features] = shape[..] else {
             return Err(DynamicError::WeightShape {

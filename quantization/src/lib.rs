@@ -10,6 +10,7 @@
 //! | `prepare_qat`, `quantize_qat`, convert of a QAT model, `disable_observer` ..., the fake quants as modules | [`qat`] |
 //! | `quantize_dynamic`, the dynamic module mapping | [`dynamic`] |
 //! | `torch.fx`, `quantize_fx` (`prepare_fx`, `convert_fx` ...), `QConfigMapping` | [`fx`] |
+//! | saving / loading a converted model (`torch.save(qmodel.state_dict())`, `load_state_dict`) | [`save_quantized`], [`load_quantized`] (from [`nn_quantized::state`]) |
 //!
 //! Observers and fake-quantize modules are plain stateful structs working on `ndarray` views;
 //! the module system wraps them. Every fallible call returns [`QuantError`].
@@ -65,6 +66,7 @@ pub use fake_quantize::{
     FakeQuantOutput, FakeQuantize, FakeQuantizeSpec, FakeQuantizer, FusedMovingAvgObsFakeQuantize,
     LearnableFakeQuantize, LearnableGradients,
 };
+pub use nn_quantized::state::{load_quantized, save_quantized, StateError};
 pub use observer::{
     FixedQParamsObserver, HistogramObserver, MinMaxObserver, MovingAverageMinMaxObserver,
     MovingAveragePerChannelMinMaxObserver, NoopObserver, Observation, Observer, ObserverSpec,

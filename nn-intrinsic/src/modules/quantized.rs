@@ -2,6 +2,10 @@
 //! kernel applies the ReLU in its output stage.
 
 use nn::{Module, Result, Value};
+use nn_quantized::state::{
+    register_quantized_state, QStateTensor, QuantizedState, QuantizedStateDict, StagedState,
+    StateError,
+};
 use nn_quantized::{BatchNormCore, ConvCore};
 
 macro_rules! training {
@@ -11,6 +15,41 @@ macro_rules! training {
         }
         fn set_training_flag(&mut self, training: bool) {
             self.training = training;
+        }
+    };
+}
+
+/// `QuantizedState` for a fused module holding a `$core` in `$field`: the core's entries
+/// (PyTorch's fused modules are subclasses of the unfused ones, with the same names).
+macro_rules! delegate_state {
+    ($name:ident, $type_name:literal, $field:ident, $core:ty) => {
+        /// The state of the wrapped layer, under the same names as the unfused module's.
+        impl QuantizedState for $name {
+            fn quantized_state(&self) -> Vec<(String, QStateTensor)> {
+                self.$field.quantized_state()
+            }
+
+            fn stage_quantized_state(
+                &self,
+                state: &QuantizedStateDict,
+            ) -> std::result::Result<StagedState, StateError> {
+                let $field = self
+                    .$field
+                    .stage_quantized_state(state)?
+                    .downcast::<$core>($type_name)?;
+                Ok(StagedState::new($name {
+                    $field,
+                    training: self.training,
+                }))
+            }
+
+            fn commit_quantized_state(
+                &mut self,
+                staged: StagedState,
+            ) -> std::result::Result<(), StateError> {
+                *self = staged.downcast::<$name>($type_name)?;
+                Ok(())
+            }
         }
     };
 }
@@ -27,6 +66,7 @@ macro_rules! quantized_conv_relu {
         impl $name {
             /// Wraps a quantized convolution's state; the ReLU runs in its output stage.
             pub fn new(core: ConvCore) -> $name {
+                register_quantized_state::<$name>();
                 $name {
                     core,
                     training: true,
@@ -51,6 +91,8 @@ macro_rules! quantized_conv_relu {
             }
             training!();
         }
+
+        delegate_state!($name, $type_name, core, ConvCore);
     };
 }
 
@@ -83,6 +125,7 @@ pub struct LinearReLU {
 impl LinearReLU {
     /// Wraps a quantized linear layer; the ReLU runs in its output stage.
     pub fn new(inner: nn_quantized::Linear) -> LinearReLU {
+        register_quantized_state::<LinearReLU>();
         LinearReLU {
             inner,
             training: true,
@@ -108,6 +151,13 @@ impl Module for LinearReLU {
     training!();
 }
 
+delegate_state!(
+    LinearReLU,
+    "QuantizedLinearReLU",
+    inner,
+    nn_quantized::Linear
+);
+
 macro_rules! quantized_bn_relu {
     ($name:ident, $type_name:literal, $rank:expr, $doc:literal) => {
         #[doc = $doc]
@@ -120,6 +170,7 @@ macro_rules! quantized_bn_relu {
         impl $name {
             /// Wraps a quantized batch norm's state; the ReLU runs in its output stage.
             pub fn new(core: BatchNormCore) -> $name {
+                register_quantized_state::<$name>();
                 $name {
                     core,
                     training: true,
@@ -144,6 +195,8 @@ macro_rules! quantized_bn_relu {
             }
             training!();
         }
+
+        delegate_state!($name, $type_name, core, BatchNormCore);
     };
 }
 

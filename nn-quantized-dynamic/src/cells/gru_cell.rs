@@ -17,8 +17,8 @@ const GRU_CELL: &str = "DynamicQuantizedGRUCell";
 #[allow(clippy::upper_case_acronyms)] // PyTorch's class name
 #[derive(Debug)]
 pub struct GRUCell {
-    core: CellCore,
-    training: bool,
+    pub(crate) core: CellCore,
+    pub(crate) training: bool,
 }
 
 impl GRUCell {

@@ -17,8 +17,8 @@ const LSTM_CELL: &str = "DynamicQuantizedLSTMCell";
 #[allow(clippy::upper_case_acronyms)] // PyTorch's class name
 #[derive(Debug)]
 pub struct LSTMCell {
-    core: CellCore,
-    training: bool,
+    pub(crate) core: CellCore,
+    pub(crate) training: bool,
 }
 
 impl LSTMCell {

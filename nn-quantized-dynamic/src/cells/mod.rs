@@ -25,10 +25,10 @@ const REDUCE_RANGE: bool = true;
 
 /// The two packed linears of a cell.
 #[derive(Debug)]
-pub(super) struct CellCore {
-    module: &'static str,
-    ih: LinearOp,
-    hh: LinearOp,
+pub(crate) struct CellCore {
+    pub(crate) module: &'static str,
+    pub(crate) ih: LinearOp,
+    pub(crate) hh: LinearOp,
     pub(super) input_size: usize,
     pub(super) hidden_size: usize,
 }

@@ -18,9 +18,9 @@ const RNN_CELL: &str = "DynamicQuantizedRNNCell";
 #[allow(clippy::upper_case_acronyms)] // PyTorch's class name
 #[derive(Debug)]
 pub struct RNNCell {
-    core: CellCore,
-    nonlinearity: Nonlinearity,
-    training: bool,
+    pub(crate) core: CellCore,
+    pub(crate) nonlinearity: Nonlinearity,
+    pub(crate) training: bool,
 }
 
 impl RNNCell {

@@ -29,8 +29,8 @@ pub struct GruOutput {
 #[allow(clippy::upper_case_acronyms)] // PyTorch's class name
 #[derive(Debug)]
 pub struct GRU {
-    core: RnnCore,
-    training: bool,
+    pub(crate) core: RnnCore,
+    pub(crate) training: bool,
 }
 
 impl GRU {

@@ -32,8 +32,8 @@ pub struct LstmOutput {
 #[allow(clippy::upper_case_acronyms)] // PyTorch's class name
 #[derive(Debug)]
 pub struct LSTM {
-    core: RnnCore,
-    training: bool,
+    pub(crate) core: RnnCore,
+    pub(crate) training: bool,
 }
 
 impl LSTM {

@@ -1,7 +1,7 @@
 //! Dynamic recurrent networks: [`LSTM`] and [`GRU`] (multi-layer, bidirectional, batch-first,
 //! initial states) on a shared driver.
 
-mod core;
+pub(crate) mod core;
 pub(crate) mod float;
 mod gru;
 mod lstm;

@@ -4,6 +4,32 @@ use nn::{Module, Result, Value};
 
 use super::util::{op_err, py_float, quant_input};
 use crate::functional::{self as F, QOpError};
+use crate::state::{
+    check_local_state, commit_replacement, out_qparams, read_out_qparams, QStateTensor,
+    QuantizedState, QuantizedStateDict, StagedState, StateError,
+};
+
+/// `QuantizedState` for a module without state.
+macro_rules! stateless {
+    ($name:ident, $type_name:literal) => {
+        /// No state.
+        impl QuantizedState for $name {
+            fn quantized_state(&self) -> Vec<(String, QStateTensor)> {
+                Vec::new()
+            }
+
+            fn stage_quantized_state(
+                &self,
+                state: &QuantizedStateDict,
+            ) -> Result<StagedState, StateError> {
+                check_local_state(self, state)?;
+                Ok(StagedState::new(self.clone()))
+            }
+
+            commit_replacement!($type_name);
+        }
+    };
+}
 
 macro_rules! module_tail {
     () => {
@@ -136,8 +162,33 @@ macro_rules! requantizing {
             })?
             module_tail!();
         }
+
+        /// `scale` and `zero_point` of the output.
+        impl QuantizedState for $name {
+            fn quantized_state(&self) -> Vec<(String, QStateTensor)> {
+                out_qparams(self.scale, self.zero_point).into()
+            }
+
+            fn stage_quantized_state(
+                &self,
+                state: &QuantizedStateDict,
+            ) -> Result<StagedState, StateError> {
+                check_local_state(self, state)?;
+                let (scale, zero_point) = read_out_qparams(state, -128..=255)?;
+                Ok(StagedState::new($name {
+                    scale,
+                    zero_point,
+                    ..self.clone()
+                }))
+            }
+
+            commit_replacement!($type_name);
+        }
     };
 }
+
+stateless!(ReLU6, "QuantizedReLU6");
+stateless!(Tanh, "Tanh");
 
 requantizing!(
     Hardswish,

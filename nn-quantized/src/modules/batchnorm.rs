@@ -6,6 +6,10 @@ use qtensor::QTensor;
 
 use super::util::{op_err, py_float, quant_input};
 use crate::functional::{self as F, BatchNormParams, QOpError};
+use crate::state::{
+    check_local_state, commit_replacement, out_qparams, read_out_qparams, rejected, QStateTensor,
+    QuantizedState, QuantizedStateDict, StagedState, StateError,
+};
 
 /// The statistics and output parameters of a quantized batch norm; shared with the fused
 /// `BNReLU*d` modules.
@@ -120,6 +124,44 @@ impl BatchNormCore {
     }
 }
 
+/// `weight`, `bias`, `running_mean`, `running_var` (float32, one per channel), `scale`,
+/// `zero_point` (`eps` is part of the architecture). The batch norms and the fused `BNReLU*d`
+/// delegate to it.
+impl QuantizedState for BatchNormCore {
+    fn quantized_state(&self) -> Vec<(String, QStateTensor)> {
+        let mut out = vec![
+            ("weight".to_string(), QStateTensor::vector_f32(&self.weight)),
+            ("bias".into(), QStateTensor::vector_f32(&self.bias)),
+            (
+                "running_mean".into(),
+                QStateTensor::vector_f32(&self.running_mean),
+            ),
+            (
+                "running_var".into(),
+                QStateTensor::vector_f32(&self.running_var),
+            ),
+        ];
+        out.extend(out_qparams(self.scale, self.zero_point));
+        out
+    }
+
+    fn stage_quantized_state(&self, state: &QuantizedStateDict) -> Result<StagedState, StateError> {
+        check_local_state(self, state)?;
+        let (scale, zero_point) = read_out_qparams(state, 0..=255)?;
+        let stats = BatchNormStats {
+            weight: state.f32_values("weight")?,
+            bias: state.f32_values("bias")?,
+            running_mean: state.f32_values("running_mean")?,
+            running_var: state.f32_values("running_var")?,
+            eps: self.eps,
+        };
+        let core = BatchNormCore::new(stats, scale, zero_point).map_err(rejected("running_var"))?;
+        Ok(StagedState::new(core))
+    }
+
+    commit_replacement!("BatchNormCore");
+}
+
 macro_rules! quantized_bn {
     ($name:ident, $type_name:literal, $rank:expr, $doc:literal) => {
         #[doc = $doc]
@@ -169,6 +211,29 @@ macro_rules! quantized_bn {
             fn set_training_flag(&mut self, training: bool) {
                 self.training = training;
             }
+        }
+
+        /// The batch norm's state (see [`BatchNormCore`]'s).
+        impl QuantizedState for $name {
+            fn quantized_state(&self) -> Vec<(String, QStateTensor)> {
+                self.core.quantized_state()
+            }
+
+            fn stage_quantized_state(
+                &self,
+                state: &QuantizedStateDict,
+            ) -> Result<StagedState, StateError> {
+                let core = self
+                    .core
+                    .stage_quantized_state(state)?
+                    .downcast::<BatchNormCore>($type_name)?;
+                Ok(StagedState::new($name {
+                    core,
+                    training: self.training,
+                }))
+            }
+
+            commit_replacement!($type_name);
         }
     };
 }

@@ -5,6 +5,10 @@ use qtensor::{Engine, QTensor};
 
 use super::util::{op_err, py_float, py_tuple, quant_input};
 use crate::functional::{self as F, ConvOptions, PackedWeight, QOpError};
+use crate::state::{
+    check_local_state, commit_replacement, out_qparams, read_out_qparams, read_weight, rejected,
+    weight_entries, QStateTensor, QuantizedState, QuantizedStateDict, StagedState, StateError,
+};
 
 /// What every quantized convolution holds: the packed weight and bias, the geometry and the
 /// output parameters. The modules below wrap it; the fused `ConvReLU*d` modules do too.
@@ -155,6 +159,27 @@ impl ConvCore {
     }
 }
 
+/// `weight`, `bias` (when present), `scale`, `zero_point`; staging repacks the weight with the
+/// same geometry. The convolution modules and the fused `ConvReLU*d` delegate to it.
+impl QuantizedState for ConvCore {
+    fn quantized_state(&self) -> Vec<(String, QStateTensor)> {
+        let mut out = weight_entries(self.weight(), self.bias());
+        out.extend(out_qparams(self.scale, self.zero_point));
+        out
+    }
+
+    fn stage_quantized_state(&self, state: &QuantizedStateDict) -> Result<StagedState, StateError> {
+        check_local_state(self, state)?;
+        let (w, bias) = read_weight(state, self.bias().is_some())?;
+        let (scale, zero_point) = read_out_qparams(state, 0..=255)?;
+        let core = ConvCore::new(w, bias.as_deref(), self.options.clone(), scale, zero_point)
+            .map_err(rejected("weight"))?;
+        Ok(StagedState::new(core))
+    }
+
+    commit_replacement!("ConvCore");
+}
+
 macro_rules! quantized_conv {
     ($name:ident, $type_name:literal, $dims:expr, $transposed:expr, $doc:literal) => {
         #[doc = $doc]
@@ -222,6 +247,29 @@ macro_rules! quantized_conv {
             fn set_training_flag(&mut self, training: bool) {
                 self.training = training;
             }
+        }
+
+        /// The convolution's state (see [`ConvCore`]'s).
+        impl QuantizedState for $name {
+            fn quantized_state(&self) -> Vec<(String, QStateTensor)> {
+                self.core.quantized_state()
+            }
+
+            fn stage_quantized_state(
+                &self,
+                state: &QuantizedStateDict,
+            ) -> Result<StagedState, StateError> {
+                let core = self
+                    .core
+                    .stage_quantized_state(state)?
+                    .downcast::<ConvCore>($type_name)?;
+                Ok(StagedState::new($name {
+                    core,
+                    training: self.training,
+                }))
+            }
+
+            commit_replacement!($type_name);
         }
     };
 }

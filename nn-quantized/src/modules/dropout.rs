@@ -3,6 +3,10 @@
 use nn::{Module, Result, Value};
 
 use super::util::{py_float, quant_input};
+use crate::state::{
+    check_local_state, commit_replacement, QStateTensor, QuantizedState, QuantizedStateDict,
+    StagedState, StateError,
+};
 
 /// Passes quantized tensors through unchanged (`QuantizedDropout`).
 #[derive(Debug, Clone)]
@@ -34,4 +38,18 @@ impl Module for Dropout {
     fn set_training_flag(&mut self, training: bool) {
         self.training = training;
     }
+}
+
+/// No state (`p` is part of the architecture).
+impl QuantizedState for Dropout {
+    fn quantized_state(&self) -> Vec<(String, QStateTensor)> {
+        Vec::new()
+    }
+
+    fn stage_quantized_state(&self, state: &QuantizedStateDict) -> Result<StagedState, StateError> {
+        check_local_state(self, state)?;
+        Ok(StagedState::new(self.clone()))
+    }
+
+    commit_replacement!("QuantizedDropout");
 }

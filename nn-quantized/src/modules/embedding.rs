@@ -8,6 +8,19 @@ use qtensor::QTensor;
 
 use super::util::op_err;
 use crate::functional::{self as F, BagMode, Bags, PackedEmbedding, QOpError};
+use crate::state::{
+    check_local_state, commit_replacement, rejected, QStateTensor, QuantizedState,
+    QuantizedStateDict, StagedState, StateError,
+};
+
+/// The `weight` entry of an embedding, and the table packed from a saved one.
+fn weight_state(p: &PackedEmbedding) -> Vec<(String, QStateTensor)> {
+    vec![("weight".into(), QStateTensor::Quantized(p.weight().clone()))]
+}
+
+fn repack(state: &QuantizedStateDict) -> Result<PackedEmbedding, StateError> {
+    F::embedding_bag_prepack(state.quantized("weight")?).map_err(rejected("weight"))
+}
 
 /// The integer values of an index tensor given as floats.
 fn indices(module: &'static str, t: &Tensor) -> Result<(Vec<i64>, Vec<usize>)> {
@@ -187,4 +200,38 @@ impl Module for EmbeddingBag {
     fn set_training_flag(&mut self, training: bool) {
         self.training = training;
     }
+}
+
+/// `weight` (quint8, per row with float qparams).
+impl QuantizedState for Embedding {
+    fn quantized_state(&self) -> Vec<(String, QStateTensor)> {
+        weight_state(&self.packed)
+    }
+
+    fn stage_quantized_state(&self, state: &QuantizedStateDict) -> Result<StagedState, StateError> {
+        check_local_state(self, state)?;
+        Ok(StagedState::new(Embedding {
+            packed: repack(state)?,
+            training: self.training,
+        }))
+    }
+
+    commit_replacement!("QuantizedEmbedding");
+}
+
+/// `weight` (quint8, per row with float qparams); offsets handling and mode are kept.
+impl QuantizedState for EmbeddingBag {
+    fn quantized_state(&self) -> Vec<(String, QStateTensor)> {
+        weight_state(&self.packed)
+    }
+
+    fn stage_quantized_state(&self, state: &QuantizedStateDict) -> Result<StagedState, StateError> {
+        check_local_state(self, state)?;
+        Ok(StagedState::new(EmbeddingBag {
+            packed: repack(state)?,
+            ..self.clone()
+        }))
+    }
+
+    commit_replacement!("QuantizedEmbeddingBag");
 }

@@ -5,6 +5,10 @@ use qtensor::QTensor;
 
 use super::util::{op_err, py_float};
 use crate::functional as F;
+use crate::state::{
+    check_local_state, out_qparams, read_out_qparams, QStateTensor, QuantizedState,
+    QuantizedStateDict, StagedState, StateError,
+};
 
 /// Quantized `add`, `add_relu`, `mul`, `cat` (requantized to this module's scale and zero
 /// point) and `add_scalar`, `mul_scalar` (parameters chosen by the operator), called through
@@ -136,5 +140,23 @@ impl Module for QFunctional {
 
     fn set_training_flag(&mut self, training: bool) {
         self.training = training;
+    }
+}
+
+/// `scale` and `zero_point` of the add / mul / cat outputs (the `activation_post_process`
+/// child is kept).
+impl QuantizedState for QFunctional {
+    fn quantized_state(&self) -> Vec<(String, QStateTensor)> {
+        out_qparams(self.scale, self.zero_point).into()
+    }
+
+    fn stage_quantized_state(&self, state: &QuantizedStateDict) -> Result<StagedState, StateError> {
+        check_local_state(self, state)?;
+        Ok(StagedState::new(read_out_qparams(state, 0..=255)?))
+    }
+
+    fn commit_quantized_state(&mut self, staged: StagedState) -> Result<(), StateError> {
+        (self.scale, self.zero_point) = staged.downcast::<(f64, i64)>(NAME)?;
+        Ok(())
     }
 }

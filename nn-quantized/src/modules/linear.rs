@@ -6,6 +6,10 @@ use qtensor::{Engine, QTensor};
 
 use super::util::{op_err, py_float, quant_input};
 use crate::functional::{self as F, PackedWeight, QOpError};
+use crate::state::{
+    check_local_state, commit_replacement, out_qparams, read_out_qparams, read_weight, rejected,
+    weight_entries, QStateTensor, QuantizedState, QuantizedStateDict, StagedState, StateError,
+};
 
 /// Quantized `y = x W^T + b` (`QuantizedLinear`): quint8 `(*, in_features)` in, quint8
 /// `(*, out_features)` out with this module's scale and zero point. The weight is packed once,
@@ -127,4 +131,25 @@ impl Module for Linear {
     fn set_training_flag(&mut self, training: bool) {
         self.training = training;
     }
+}
+
+/// `weight`, `bias` (when present), `scale`, `zero_point`; staging repacks the weight.
+impl QuantizedState for Linear {
+    fn quantized_state(&self) -> Vec<(String, QStateTensor)> {
+        let mut out = weight_entries(self.weight(), self.bias());
+        out.extend(out_qparams(self.scale, self.zero_point));
+        out
+    }
+
+    fn stage_quantized_state(&self, state: &QuantizedStateDict) -> Result<StagedState, StateError> {
+        check_local_state(self, state)?;
+        let (w, bias) = read_weight(state, self.bias().is_some())?;
+        let (scale, zero_point) = read_out_qparams(state, 0..=255)?;
+        let mut new =
+            Linear::new(w, bias.as_deref(), scale, zero_point).map_err(rejected("weight"))?;
+        new.training = self.training;
+        Ok(StagedState::new(new))
+    }
+
+    commit_replacement!("QuantizedLinear");
 }

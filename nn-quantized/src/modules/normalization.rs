@@ -4,6 +4,10 @@ use nn::{Module, NnError, Result, Value};
 
 use super::util::{op_err, py_bool, py_float, py_tuple, quant_input};
 use crate::functional::{self as F, NormParams, QOpError};
+use crate::state::{
+    check_local_state, commit_replacement, out_qparams, read_out_qparams, rejected, QStateTensor,
+    QuantizedState, QuantizedStateDict, StagedState, StateError,
+};
 
 /// Float affine parameters and the output's quantization, shared by the modules below.
 #[derive(Debug, Clone)]
@@ -54,6 +58,30 @@ impl Affine {
         })
     }
 
+    /// `weight` and `bias` (when affine, shaped `shape`), `scale`, `zero_point`.
+    fn entries(&self, shape: &[usize]) -> Vec<(String, QStateTensor)> {
+        let mut out = Vec::new();
+        for (name, v) in [("weight", &self.weight), ("bias", &self.bias)] {
+            if let Some(t) = v
+                .as_ref()
+                .and_then(|v| QStateTensor::f32_with_shape(v, shape))
+            {
+                out.push((name.to_string(), t));
+            }
+        }
+        out.extend(out_qparams(self.scale, self.zero_point));
+        out
+    }
+
+    /// The same configuration with the values of `state`.
+    fn staged(&self, state: &QuantizedStateDict, len: usize) -> Result<Affine, StateError> {
+        let (scale, zero_point) = read_out_qparams(state, -128..=255)?;
+        let read = |name: &str, present: bool| present.then(|| state.f32_values(name)).transpose();
+        let weight = read("weight", self.weight.is_some())?;
+        let bias = read("bias", self.bias.is_some())?;
+        Affine::new(weight, bias, self.eps, scale, zero_point, len).map_err(rejected("weight"))
+    }
+
     fn params(&self) -> NormParams<'_> {
         NormParams {
             weight: self.weight.as_deref(),
@@ -102,6 +130,24 @@ impl LayerNorm {
             training: true,
         })
     }
+}
+
+/// `weight`, `bias` (when affine, shaped `normalized_shape`), `scale`, `zero_point`.
+impl QuantizedState for LayerNorm {
+    fn quantized_state(&self) -> Vec<(String, QStateTensor)> {
+        self.affine.entries(&self.normalized_shape)
+    }
+
+    fn stage_quantized_state(&self, state: &QuantizedStateDict) -> Result<StagedState, StateError> {
+        check_local_state(self, state)?;
+        let n = self.normalized_shape.iter().product();
+        Ok(StagedState::new(LayerNorm {
+            affine: self.affine.staged(state, n)?,
+            ..self.clone()
+        }))
+    }
+
+    commit_replacement!("QuantizedLayerNorm");
 }
 
 impl Module for LayerNorm {
@@ -161,6 +207,23 @@ impl GroupNorm {
             training: true,
         })
     }
+}
+
+/// `weight`, `bias` (when affine, one per channel), `scale`, `zero_point`.
+impl QuantizedState for GroupNorm {
+    fn quantized_state(&self) -> Vec<(String, QStateTensor)> {
+        self.affine.entries(&[self.num_channels])
+    }
+
+    fn stage_quantized_state(&self, state: &QuantizedStateDict) -> Result<StagedState, StateError> {
+        check_local_state(self, state)?;
+        Ok(StagedState::new(GroupNorm {
+            affine: self.affine.staged(state, self.num_channels)?,
+            ..self.clone()
+        }))
+    }
+
+    commit_replacement!("QuantizedGroupNorm");
 }
 
 impl Module for GroupNorm {
@@ -246,6 +309,26 @@ macro_rules! instance_norm {
                 )
             }
             module_tail!();
+        }
+
+        /// `weight`, `bias` (when affine, one per channel), `scale`, `zero_point`.
+        impl QuantizedState for $name {
+            fn quantized_state(&self) -> Vec<(String, QStateTensor)> {
+                self.affine.entries(&[self.num_features])
+            }
+
+            fn stage_quantized_state(
+                &self,
+                state: &QuantizedStateDict,
+            ) -> Result<StagedState, StateError> {
+                check_local_state(self, state)?;
+                Ok(StagedState::new($name {
+                    affine: self.affine.staged(state, self.num_features)?,
+                    ..self.clone()
+                }))
+            }
+
+            commit_replacement!($type_name);
         }
     };
 }

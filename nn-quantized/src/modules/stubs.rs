@@ -5,6 +5,10 @@ use nn::{Module, NnError, Result, Tensor, Value};
 use qtensor::{quantize_per_tensor, QDType, QError};
 
 use super::util::{py_tensor1, quant_input};
+use crate::state::{
+    check_local_state, commit_replacement, out_qparams, read_out_qparams, QStateTensor,
+    QuantizedState, QuantizedStateDict, StagedState, StateError,
+};
 
 /// Quantizes a float tensor with fixed parameters (what convert puts in place of a `QuantStub`).
 #[derive(Debug, Clone)]
@@ -119,4 +123,37 @@ impl Module for DeQuantize {
     fn set_training_flag(&mut self, training: bool) {
         self.training = training;
     }
+}
+
+/// `scale` and `zero_point` (the dtype is part of the architecture, as in PyTorch).
+impl QuantizedState for Quantize {
+    fn quantized_state(&self) -> Vec<(String, QStateTensor)> {
+        out_qparams(self.scale, self.zero_point).into()
+    }
+
+    fn stage_quantized_state(&self, state: &QuantizedStateDict) -> Result<StagedState, StateError> {
+        check_local_state(self, state)?;
+        let (scale, zero_point) = read_out_qparams(state, self.dtype.min()..=self.dtype.max())?;
+        Ok(StagedState::new(Quantize {
+            scale,
+            zero_point,
+            ..self.clone()
+        }))
+    }
+
+    commit_replacement!("Quantize");
+}
+
+/// No state.
+impl QuantizedState for DeQuantize {
+    fn quantized_state(&self) -> Vec<(String, QStateTensor)> {
+        Vec::new()
+    }
+
+    fn stage_quantized_state(&self, state: &QuantizedStateDict) -> Result<StagedState, StateError> {
+        check_local_state(self, state)?;
+        Ok(StagedState::new(self.clone()))
+    }
+
+    commit_replacement!("DeQuantize");
 }

@@ -99,6 +99,7 @@ impl GraphModule {
         modules: Vec<(String, Box<dyn Module>)>,
         attrs: Vec<(String, Attr)>,
     ) -> Result<GraphModule> {
+        super::quantized_state::register();
         let mut gm = GraphModule {
             graph,
             tree: ModuleTree::new(),

@@ -74,7 +74,8 @@
 //! - Weight-only quantization stays a float module holding the quantize-dequantized weight
 //!   (PyTorch keeps a reference module that does this at every call).
 //! - Converted modules keep scales and zero points as plain attributes; `load_state_dict`
-//!   does not restore them.
+//!   does not restore them ([`crate::save_quantized`] / [`crate::load_quantized`] do: they
+//!   are the graph module's quantized state, with its packed weights).
 //! - `prepare_qat_fx` is not provided yet (it needs the QAT modules).
 
 mod convert;
@@ -89,6 +90,7 @@ mod patterns;
 mod prepare;
 mod qconfig_mapping;
 mod quantize_fx;
+mod quantized_state;
 mod regex;
 mod runtime;
 mod tracer;
