@@ -42,6 +42,11 @@ pub fn run(root: &Path) -> ExitCode {
             "docs" => {
                 cmd.env("RUSTDOCFLAGS", "-D warnings");
             }
+            // The quantized engine is process-wide (as in PyTorch) and many tests switch it, so
+            // each test binary runs its tests one at a time.
+            "tests" => {
+                cmd.env("RUST_TEST_THREADS", "1");
+            }
             "conformance-scalar" => {
                 cmd.env("QKERNELS_X86_ISA", "scalar");
             }
