@@ -58,6 +58,8 @@ mod pool;
 mod portable;
 pub mod requant;
 mod upsample;
+#[cfg(target_arch = "x86_64")]
+mod x86;
 
 pub use conv::{ConvParams, ConvWeights, PackedConv};
 pub use dispatch::{Kernels, Path, PATH_ENV};

@@ -1,0 +1,1 @@
+//! NCHW <-> NHWC copies (placeholder).
