@@ -1,8 +1,9 @@
 //! Depthwise convolution (QNNPACK's `q8dwconv`: one input and one output channel per group),
 //! channels processed 8 at a time over an indirection buffer.
 
+use crate::gemm::Offsets;
 use crate::requant::{quantize_bias, requant_scales};
-use crate::{KernelError, Kernels, OutputSpec, U8Quant, WeightQuant};
+use crate::{KernelError, Kernels, OutputSpec, Path, U8Quant, WeightQuant};
 
 /// Channels per block.
 pub(crate) const CR: usize = 8;
@@ -19,11 +20,14 @@ pub(crate) struct PackedDw {
     pub bias: Option<Vec<f32>>,
     pub prepared: Option<U8Quant>,
     pub init: Vec<i32>,
+    /// For the x86 path: `w - wz` as `i32`, `[block of 16][step][16]` (padding channels 0).
+    pub diff16: Vec<i32>,
 }
 
 impl PackedDw {
-    /// Packs `get(c, s)`.
+    /// Packs `get(c, s)` for `path`.
     pub fn pack(
+        path: Path,
         channels: usize,
         ks: usize,
         quant: WeightQuant,
@@ -40,7 +44,18 @@ impl PackedDw {
                 weights[(blk * ks + s) * CR + n] = (i16::from(get(c, s)) + 128) as u8;
             }
         }
+        let mut diff16 = Vec::new();
+        if path == Path::Avx512Vnni {
+            diff16 = vec![0i32; channels.div_ceil(16) * ks * 16];
+            for c in 0..channels {
+                let wz = i32::from(quant.channel(c).1);
+                for s in 0..ks {
+                    diff16[((c / 16) * ks + s) * 16 + c % 16] = i32::from(get(c, s)) - wz;
+                }
+            }
+        }
         PackedDw {
+            diff16,
             channels,
             ks,
             weights,
@@ -110,7 +125,7 @@ pub(crate) fn run(
     k: Kernels,
     dw: &PackedDw,
     input: &[u8],
-    indirection: &[usize],
+    indirection: &Offsets,
     pixels: usize,
     in_q: U8Quant,
     output: OutputSpec,
@@ -126,6 +141,38 @@ pub(crate) fn run(
         &fresh
     };
     let (min, max) = output.limits();
+    #[cfg(target_arch = "x86_64")]
+    if k.path() == Path::Avx512Vnni {
+        let az = i32::from(in_q.zero_point);
+        // `sum((a - az) d) = sum(a d) - az sum(d)` with `d = w - wz`: fold the second term.
+        let init16: Vec<i32> = (0..dw.channels.div_ceil(16) * 16)
+            .map(|c| {
+                let base = init.get(c).copied().unwrap_or(0);
+                let d: i32 = (0..dw.ks)
+                    .map(|s| dw.diff16[((c / 16) * dw.ks + s) * 16 + c % 16])
+                    .fold(0, i32::wrapping_add);
+                base.wrapping_sub(az.wrapping_mul(d))
+            })
+            .collect();
+        scales.resize(init16.len(), 1.0);
+        crate::x86::dwconv::run(
+            &crate::x86::dwconv::Depthwise {
+                input,
+                indirection,
+                pixels,
+                ks: dw.ks,
+                channels: dw.channels,
+                diff16: &dw.diff16,
+                init16: &init16,
+                scales: &scales,
+                output_zp: output.quant.zero_point,
+                min,
+                max,
+            },
+            out,
+        );
+        return Ok(());
+    }
     let c = dw.channels;
     for p in 0..pixels {
         let args = DwArgs {

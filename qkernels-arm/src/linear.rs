@@ -2,7 +2,7 @@
 
 use qtensor::rounding::{choose_qparams, inv_scale, quantize_val};
 
-use crate::gemm::{run_dynamic, run_quantized, PackedGemm, Rows};
+use crate::gemm::{run_dynamic, run_quantized, Offsets, PackedGemm, Rows};
 use crate::{KernelError, Kernels, OutputSpec, Path, QBuf, QView, U8Quant, WeightQuant};
 
 /// A `qint8` linear weight `(out_features, in_features)`, row-major, with its float bias.
@@ -90,7 +90,7 @@ impl Kernels {
         x.validate("x")?;
         output.quant.validate("output scale")?;
         let (rows, out_shape) = linear_shape(x.shape, w)?;
-        let offsets: Vec<usize> = (0..rows).map(|r| r * w.in_features()).collect();
+        let offsets = Offsets::new((0..rows).map(|r| r * w.in_features()).collect());
         let mut out = vec![0u8; rows * w.out_features()];
         let rows = Rows {
             input: x.data,
@@ -142,7 +142,7 @@ impl Kernels {
             .iter()
             .map(|&v| quantize_val(v, inv, zero_point, 0, 255) as u8)
             .collect();
-        let offsets: Vec<usize> = (0..rows).map(|r| r * w.in_features()).collect();
+        let offsets = Offsets::new((0..rows).map(|r| r * w.in_features()).collect());
         let mut out = vec![0f32; rows * w.out_features()];
         let rows = Rows {
             input: &q,

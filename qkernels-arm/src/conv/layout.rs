@@ -1,4 +1,55 @@
-//! NCHW <-> NHWC copies (QNNPACK computes in channels-last order).
+//! NCHW <-> NHWC copies (QNNPACK computes in channels-last order). The x86 path transposes
+//! 16x16 blocks with SIMD; every path gives the same bytes.
+
+use crate::Path;
+
+/// `(n, c, s)` -> `(n, s, c)`, with `extra` trailing `fill` bytes, by the path's copy.
+pub(crate) fn to_nhwc_on(
+    path: Path,
+    x: &[u8],
+    (n, c, s): (usize, usize, usize),
+    extra: usize,
+    fill: u8,
+) -> Vec<u8> {
+    match path {
+        #[cfg(target_arch = "x86_64")]
+        Path::Avx512Vnni => {
+            let mut out = vec![fill; n * s * c + extra];
+            let m = crate::x86::layout::Mat {
+                rows: c,
+                cols: s,
+                stride: s,
+            };
+            for b in 0..n {
+                let dst = &mut out[b * s * c..][..s * c];
+                crate::x86::layout::transpose(&x[b * c * s..][..c * s], m, dst, c);
+            }
+            out
+        }
+        _ => to_nhwc(x, n, c, s, extra, fill),
+    }
+}
+
+/// `(n, s, c)` -> `(n, c, s)` by the path's copy.
+pub(crate) fn to_nchw_on(path: Path, x: &[u8], n: usize, c: usize, s: usize) -> Vec<u8> {
+    match path {
+        #[cfg(target_arch = "x86_64")]
+        Path::Avx512Vnni => {
+            let mut out = vec![0u8; n * s * c];
+            let m = crate::x86::layout::Mat {
+                rows: s,
+                cols: c,
+                stride: c,
+            };
+            for b in 0..n {
+                let dst = &mut out[b * s * c..][..s * c];
+                crate::x86::layout::transpose(&x[b * s * c..][..s * c], m, dst, s);
+            }
+            out
+        }
+        _ => to_nchw(x, n, c, s),
+    }
+}
 
 /// `(n, c, s)` -> `(n, s, c)` for `s` spatial positions, with `extra` trailing bytes set to
 /// `fill` (the zero-point row of the indirection buffer).
@@ -30,7 +81,9 @@ pub(crate) fn to_nchw(x: &[u8], n: usize, c: usize, s: usize) -> Vec<u8> {
 }
 
 /// `x` in NHWC order with `extra` trailing `fill` bytes, copying only if it is NCHW.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn nhwc_with_extra(
+    path: Path,
     x: &[u8],
     nchw: bool,
     n: usize,
@@ -40,7 +93,7 @@ pub(crate) fn nhwc_with_extra(
     fill: u8,
 ) -> Vec<u8> {
     if nchw {
-        to_nhwc(x, n, c, s, extra, fill)
+        to_nhwc_on(path, x, (n, c, s), extra, fill)
     } else {
         let mut v = Vec::with_capacity(x.len() + extra);
         v.extend_from_slice(x);

@@ -11,6 +11,10 @@ use crate::linear::check_len;
 use crate::{KernelError, Kernels, Layout, OutputSpec, QBuf, QView, U8Quant, WeightQuant};
 use indirection::Geometry;
 
+/// Bytes after the zero-point row of the NHWC input, so that kernels reading whole 4-byte
+/// groups (or 16-byte vectors) past a pixel's last channel stay inside the buffer.
+const INPUT_SLACK: usize = 64;
+
 /// Convolution hyper-parameters, one entry per spatial dimension (1 to 3 of them).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConvParams {
@@ -81,6 +85,7 @@ pub struct PackedConv {
     kernel: Vec<usize>,
     in_channels: usize,
     out_channels: usize,
+    indirection: indirection::Cache,
 }
 
 impl PackedConv {
@@ -196,6 +201,7 @@ impl Kernels {
         let packed =
             if params.transposed.is_none() && per_group_in == 1 && per_group_out == 1 && g > 1 {
                 Packed::Depthwise(PackedDw::pack(
+                    self.path(),
                     out_channels,
                     ks,
                     w.quant.clone(),
@@ -234,6 +240,7 @@ impl Kernels {
             kernel,
             in_channels,
             out_channels,
+            indirection: indirection::Cache::default(),
         })
     }
 
@@ -265,18 +272,16 @@ impl Kernels {
         let (n, c) = (x.shape[0], x.shape[1]);
         let in_pixels: usize = x.shape[2..].iter().product();
         let input = layout::nhwc_with_extra(
+            self.path(),
             x.data,
             x.layout == Layout::Nchw,
             n,
             c,
             in_pixels,
-            c,
+            c + INPUT_SLACK,
             x.quant.zero_point,
         );
-        let ind = match w.params.transposed {
-            None => geo.conv(),
-            Some(_) => geo.deconv(),
-        };
+        let ind = w.indirection.get(&geo, w.params.transposed.is_some());
         let pixels = geo.output_pixels();
         let mut out = vec![0u8; pixels * w.out_channels];
         match &w.packed {
@@ -296,7 +301,7 @@ impl Kernels {
         shape.extend(geo.output[3 - spatial..].iter());
         let per_image = pixels / n.max(1);
         if x.layout == Layout::Nchw {
-            out = layout::to_nchw(&out, n, w.out_channels, per_image);
+            out = layout::to_nchw_on(self.path(), &out, n, w.out_channels, per_image);
         }
         Ok(QBuf {
             data: out,

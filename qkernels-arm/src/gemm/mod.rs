@@ -201,11 +201,40 @@ impl PackedGemm {
     }
 }
 
+/// Byte offsets into an activation buffer with their maximum, computed once so that a kernel
+/// can bound all its reads without scanning them again (the values cannot change afterwards).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Offsets {
+    data: Vec<usize>,
+    max: usize,
+}
+
+impl Offsets {
+    /// Wraps `data`, computing its maximum (0 when empty).
+    pub fn new(data: Vec<usize>) -> Offsets {
+        let max = data.iter().copied().max().unwrap_or(0);
+        Offsets { data, max }
+    }
+
+    /// The largest offset (0 when there is none).
+    pub fn max(&self) -> usize {
+        self.max
+    }
+}
+
+impl std::ops::Deref for Offsets {
+    type Target = [usize];
+
+    fn deref(&self) -> &[usize] {
+        &self.data
+    }
+}
+
 /// Where the rows of a GEMM/convolution come from: `input` plus `ks` offsets per output row.
 pub(crate) struct Rows<'a> {
     pub input: &'a [u8],
     /// `rows * ks` offsets: row `m`, step `s` at `m * ks + s`.
-    pub offsets: &'a [usize],
+    pub offsets: &'a Offsets,
     pub rows: usize,
 }
 

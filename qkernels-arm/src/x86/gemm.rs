@@ -80,8 +80,7 @@ pub(crate) fn run(pg: &PackedGemm, rows: &Rows, init: &[i32], mut epilogue: Epil
     }
     // Every step reads `kc_pad` bytes (the padding multiplies zero weights): give the input
     // slack when the last row would read past its end.
-    let max_off = rows.offsets.iter().copied().max().unwrap_or(0);
-    let reach = max_off + (pg.groups - 1) * pg.kc + pg.kc_pad;
+    let reach = rows.offsets.max() + (pg.groups - 1) * pg.kc + pg.kc_pad;
     let padded;
     let input = if reach <= rows.input.len() {
         rows.input

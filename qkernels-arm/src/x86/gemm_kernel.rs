@@ -6,13 +6,14 @@
 use core::arch::x86_64::*;
 
 use super::gemm::Epilogue;
+use crate::gemm::Offsets;
 
 /// The sizes and buffers of one GEMM call, before [`Plan::new`] checks them.
 pub(crate) struct Shape<'a> {
     /// Activations; every step reads `kc_pad` bytes at `offset + g * kc`.
     pub input: &'a [u8],
     /// `rows * ks` offsets: row `m`, step `s` at `m * ks + s`.
-    pub offsets: &'a [usize],
+    pub offsets: &'a Offsets,
     pub rows: usize,
     pub ks: usize,
     pub kc: usize,
@@ -40,8 +41,9 @@ impl<'a> Plan<'a> {
     pub fn new(s: Shape<'a>) -> Option<Plan<'a>> {
         let panel_len = s.ks.checked_mul(s.kc_pad)?.checked_mul(16)?;
         let slots = s.groups.checked_mul(s.panels_per_group)?.checked_mul(16)?;
-        let max_off = s.offsets.iter().copied().max().unwrap_or(0);
-        let reach = max_off
+        let reach = s
+            .offsets
+            .max()
             .checked_add(s.groups.saturating_sub(1).checked_mul(s.kc)?)?
             .checked_add(s.kc_pad)?;
         let ok = super::avx512_vnni_detected()
