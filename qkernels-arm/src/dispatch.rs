@@ -5,7 +5,7 @@ use std::sync::OnceLock;
 
 use crate::KernelError;
 
-/// The environment variable that forces a path: `portable`, `neon`, `neon-dot` or
+/// The environment variable that forces a path: `portable`, `neon`, `neon-dot`, `avx2` or
 /// `avx512-vnni`.
 ///
 /// A forced path that the CPU cannot run is ignored (the detected path is used and
@@ -21,13 +21,21 @@ pub enum Path {
     Neon,
     /// AArch64 NEON with the `udot` dot-product instructions (`dotprod` feature).
     NeonDot,
+    /// x86-64 with AVX2: `vpmaddwd` GEMM and depthwise.
+    Avx2,
     /// x86-64 with AVX-512 (F, BW, VL) and VNNI: `vpdpbusd` GEMM, `vpdpwssd` depthwise.
     Avx512Vnni,
 }
 
 impl Path {
     /// Every path, in order of preference (best last).
-    pub const ALL: [Path; 4] = [Path::Portable, Path::Neon, Path::NeonDot, Path::Avx512Vnni];
+    pub const ALL: [Path; 5] = [
+        Path::Portable,
+        Path::Neon,
+        Path::NeonDot,
+        Path::Avx2,
+        Path::Avx512Vnni,
+    ];
 
     /// Whether this CPU (and build target) can run the path.
     pub fn is_available(self) -> bool {
@@ -43,9 +51,11 @@ impl Path {
             #[cfg(not(target_arch = "aarch64"))]
             Path::Neon | Path::NeonDot => false,
             #[cfg(target_arch = "x86_64")]
-            Path::Avx512Vnni => crate::x86::avx512_vnni_detected(),
+            Path::Avx2 => crate::x86::Isa::Avx2.detected(),
+            #[cfg(target_arch = "x86_64")]
+            Path::Avx512Vnni => crate::x86::Isa::Avx512Vnni.detected(),
             #[cfg(not(target_arch = "x86_64"))]
-            Path::Avx512Vnni => false,
+            Path::Avx2 | Path::Avx512Vnni => false,
         }
     }
 
@@ -64,6 +74,7 @@ impl Path {
             Path::Portable => "portable",
             Path::Neon => "neon",
             Path::NeonDot => "neon-dot",
+            Path::Avx2 => "avx2",
             Path::Avx512Vnni => "avx512-vnni",
         }
     }
@@ -78,7 +89,7 @@ impl Path {
         match self {
             Path::Portable | Path::Neon => Packing::K1,
             Path::NeonDot => Packing::K4,
-            Path::Avx512Vnni => Packing::X16,
+            Path::Avx2 | Path::Avx512Vnni => Packing::X16,
         }
     }
 }

@@ -44,18 +44,8 @@ impl PackedDw {
                 weights[(blk * ks + s) * CR + n] = (i16::from(get(c, s)) + 128) as u8;
             }
         }
-        let mut diff16 = Vec::new();
-        if path == Path::Avx512Vnni {
-            diff16 = vec![0i32; channels.div_ceil(16) * ks * 16];
-            for c in 0..channels {
-                let wz = i32::from(quant.channel(c).1);
-                for s in 0..ks {
-                    diff16[((c / 16) * ks + s) * 16 + c % 16] = i32::from(get(c, s)) - wz;
-                }
-            }
-        }
-        PackedDw {
-            diff16,
+        let mut dw = PackedDw {
+            diff16: Vec::new(),
             channels,
             ks,
             weights,
@@ -64,7 +54,25 @@ impl PackedDw {
             bias,
             prepared: None,
             init: Vec::new(),
+        };
+        if matches!(path, Path::Avx2 | Path::Avx512Vnni) {
+            dw.diff16 = dw.compute_diff16();
         }
+        dw
+    }
+
+    /// `w - wz` per `[block of 16][step][16]` (padding channels 0), the x86 kernels' weights.
+    fn compute_diff16(&self) -> Vec<i32> {
+        let ks = self.ks;
+        let mut diff16 = vec![0i32; self.channels.div_ceil(16) * ks * 16];
+        for c in 0..self.channels {
+            let wz = i32::from(self.wzp[c]);
+            for s in 0..ks {
+                let w = i32::from(self.weights[((c / CR) * ks + s) * CR + c % CR]);
+                diff16[((c / 16) * ks + s) * 16 + c % 16] = w - wz;
+            }
+        }
+        diff16
     }
 
     /// Quantized bias per channel slot for inputs with parameters `input`.
@@ -142,27 +150,36 @@ pub(crate) fn run(
     };
     let (min, max) = output.limits();
     #[cfg(target_arch = "x86_64")]
-    if k.path() == Path::Avx512Vnni {
+    if let Some(isa) = crate::x86::Isa::of(k.path()) {
+        // Weights packed for another path lack the x86 layout: derive it for this call.
+        let derived;
+        let diff16 = if dw.diff16.is_empty() {
+            derived = dw.compute_diff16();
+            &derived
+        } else {
+            &dw.diff16
+        };
         let az = i32::from(in_q.zero_point);
         // `sum((a - az) d) = sum(a d) - az sum(d)` with `d = w - wz`: fold the second term.
         let init16: Vec<i32> = (0..dw.channels.div_ceil(16) * 16)
             .map(|c| {
                 let base = init.get(c).copied().unwrap_or(0);
                 let d: i32 = (0..dw.ks)
-                    .map(|s| dw.diff16[((c / 16) * dw.ks + s) * 16 + c % 16])
+                    .map(|s| diff16[((c / 16) * dw.ks + s) * 16 + c % 16])
                     .fold(0, i32::wrapping_add);
                 base.wrapping_sub(az.wrapping_mul(d))
             })
             .collect();
         scales.resize(init16.len(), 1.0);
         crate::x86::dwconv::run(
+            isa,
             &crate::x86::dwconv::Depthwise {
                 input,
                 indirection,
                 pixels,
                 ks: dw.ks,
                 channels: dw.channels,
-                diff16: &dw.diff16,
+                diff16,
                 init16: &init16,
                 scales: &scales,
                 output_zp: output.quant.zero_point,

@@ -221,6 +221,8 @@ proptest! {
         for kern in others {
             let packed = kern.pack_conv(&cw, &params).unwrap();
             prop_assert_eq!(&kern.conv(&packed, &view, out).unwrap(), &want, "path {}", kern.path());
+            // Depthwise weights packed on another path run too.
+            prop_assert_eq!(&kern.conv(&pp, &view, out).unwrap(), &want, "path {} (portable packing)", kern.path());
         }
     }
 }

@@ -13,7 +13,7 @@ pub(crate) fn to_nhwc_on(
 ) -> Vec<u8> {
     match path {
         #[cfg(target_arch = "x86_64")]
-        Path::Avx512Vnni => {
+        Path::Avx2 | Path::Avx512Vnni => {
             let mut out = vec![fill; n * s * c + extra];
             let m = crate::x86::layout::Mat {
                 rows: c,
@@ -34,7 +34,7 @@ pub(crate) fn to_nhwc_on(
 pub(crate) fn to_nchw_on(path: Path, x: &[u8], n: usize, c: usize, s: usize) -> Vec<u8> {
     match path {
         #[cfg(target_arch = "x86_64")]
-        Path::Avx512Vnni => {
+        Path::Avx2 | Path::Avx512Vnni => {
             let mut out = vec![0u8; n * s * c];
             let m = crate::x86::layout::Mat {
                 rows: s,

@@ -290,7 +290,7 @@ fn accumulate(path: Path, args: &TileArgs) -> Acc {
         Path::NeonDot => crate::neon::gemm_dot::accumulate(args),
         #[cfg(not(target_arch = "aarch64"))]
         Path::Neon | Path::NeonDot => unreachable!("kernels exist only for available paths"),
-        Path::Avx512Vnni => unreachable!("X16 weights run through the x86 driver"),
+        Path::Avx2 | Path::Avx512Vnni => unreachable!("X16 weights run through the x86 driver"),
     }
 }
 
@@ -334,9 +334,10 @@ pub(crate) fn run_quantized(
     };
     let (min, max) = output.limits();
     #[cfg(target_arch = "x86_64")]
-    if pg.path.packing() == Packing::X16 {
+    if let Some(isa) = crate::x86::Isa::of(k.path()) {
         let scales = pg.per_slot(&scales, 1.0);
         crate::x86::gemm::run(
+            isa,
             pg,
             rows,
             init,
@@ -386,13 +387,14 @@ pub(crate) fn run_dynamic(
     let multipliers = requant_scales(&pg.quant, n, input.scale, 1.0)?;
     let init = pg.compute_init(input, false);
     #[cfg(target_arch = "x86_64")]
-    if pg.path.packing() == Packing::X16 {
+    if let Some(isa) = crate::x86::Isa::of(k.path()) {
         let multipliers = pg.per_slot(&multipliers, 1.0);
         let bias = match &pg.bias {
             Some(b) => pg.per_slot(b, 0.0),
             None => vec![0.0; multipliers.len()],
         };
         crate::x86::gemm::run(
+            isa,
             pg,
             rows,
             &init,

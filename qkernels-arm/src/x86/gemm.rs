@@ -1,48 +1,11 @@
-//! The `X16` GEMM/convolution driver: checks every bound once, then runs the AVX-512 VNNI
-//! tiles (`gemm_kernel`) over groups, 16-channel panel blocks and row tiles.
+//! The `X16` GEMM/convolution driver: gives the input slack when the last row would read past
+//! it, computes row sums when a weight zero point is not 0, checks everything once in a
+//! [`Plan`] and runs the tiles of each group.
 
-use super::gemm_kernel;
+pub(crate) use super::plan::Epilogue;
+use super::plan::{Plan, Shape};
+use super::Isa;
 use crate::gemm::{PackedGemm, Rows};
-
-/// What the driver writes: requantized `u8` or dequantized `f32`, row-major with one row of
-/// `out_channels` values per GEMM row.
-pub(crate) enum Epilogue<'a> {
-    /// `requantize(acc, scale, zero_point, min, max)` (see [`crate::requant::requantize`]).
-    Requant {
-        /// One scale per channel slot (`[g][p][16]`).
-        scales: &'a [f32],
-        /// Output zero point.
-        zero_point: u8,
-        /// Lower clamp.
-        min: u8,
-        /// Upper clamp.
-        max: u8,
-        /// `rows * out_channels` bytes.
-        out: &'a mut [u8],
-    },
-    /// `acc as f32 * multiplier + bias` (QNNPACK's `q8gemm_dq`).
-    Float {
-        /// One multiplier per channel slot.
-        multipliers: &'a [f32],
-        /// One bias per channel slot (0 where there is none).
-        bias: &'a [f32],
-        /// `rows * out_channels` values.
-        out: &'a mut [f32],
-    },
-}
-
-impl Epilogue<'_> {
-    fn slots_and_len(&self) -> (usize, usize) {
-        match self {
-            Epilogue::Requant { scales, out, .. } => (scales.len(), out.len()),
-            Epilogue::Float {
-                multipliers,
-                bias,
-                out,
-            } => (multipliers.len().min(bias.len()), out.len()),
-        }
-    }
-}
 
 /// Sums of each row's reduction bytes for group `g` (needed only when a weight zero point is
 /// not 0): `sum over steps s and c < kc of input[offset(m, s) + g * kc + c]`.
@@ -62,20 +25,14 @@ fn row_sums(rows: &Rows, ks: usize, kc: usize, g: usize) -> Vec<i32> {
         .collect()
 }
 
-/// Runs `pg` (packed `X16`) over `rows`, starting every channel at `init[slot]`.
+/// Runs `pg` (packed `X16`) over `rows` with `isa`'s tiles, starting every channel at
+/// `init[slot]`.
 ///
 /// Panics if the sizes are inconsistent (callers build them; a mismatch is a bug here).
-pub(crate) fn run(pg: &PackedGemm, rows: &Rows, init: &[i32], mut epilogue: Epilogue) {
+pub(crate) fn run(isa: Isa, pg: &PackedGemm, rows: &Rows, init: &[i32], mut epilogue: Epilogue) {
     let slots = pg.groups * pg.panels_per_group * 16;
-    let n_total = pg.out_channels();
-    let (epi_slots, out_len) = epilogue.slots_and_len();
-    assert!(pg.nr == 16 && pg.kc_pad.is_multiple_of(4) && pg.kc <= pg.kc_pad);
-    assert!(init.len() >= slots && pg.wzp.len() >= slots && epi_slots >= slots);
-    assert_eq!(out_len, rows.rows * n_total);
-    assert_eq!(rows.offsets.len(), rows.rows * pg.ks);
-    let panel_len = pg.ks * pg.kc_pad * 16;
-    assert!(pg.panels.len() >= pg.groups * pg.panels_per_group * panel_len);
-    if rows.rows == 0 || n_total == 0 {
+    assert!(pg.nr == 16 && pg.wzp.len() >= slots);
+    if rows.rows == 0 || pg.out_channels() == 0 {
         return;
     }
     // Every step reads `kc_pad` bytes (the padding multiplies zero weights): give the input
@@ -95,23 +52,24 @@ pub(crate) fn run(pg: &PackedGemm, rows: &Rows, init: &[i32], mut epilogue: Epil
         .iter()
         .map(|&z| i32::from(z) - 128)
         .collect();
-    let need_row_sums = (0..pg.groups).any(|g| {
-        (0..pg.n_per_group).any(|j| zw[(g * pg.panels_per_group + j / 16) * 16 + j % 16] != 0)
-    });
-    let plan = gemm_kernel::Plan::new(gemm_kernel::Shape {
-        input,
-        offsets: rows.offsets,
-        rows: rows.rows,
-        ks: pg.ks,
-        kc: pg.kc,
-        kc_pad: pg.kc_pad,
-        groups: pg.groups,
-        panels_per_group: pg.panels_per_group,
-        n_per_group: pg.n_per_group,
-        panels: &pg.panels,
-        init,
-        zw: &zw,
-    })
+    let need_row_sums = zw.iter().any(|&z| z != 0);
+    let plan = Plan::new(
+        isa,
+        Shape {
+            input,
+            offsets: rows.offsets,
+            rows: rows.rows,
+            ks: pg.ks,
+            kc: pg.kc,
+            kc_pad: pg.kc_pad,
+            groups: pg.groups,
+            panels_per_group: pg.panels_per_group,
+            n_per_group: pg.n_per_group,
+            panels: &pg.panels,
+            init,
+            zw: &zw,
+        },
+    )
     .expect("the X16 GEMM's sizes are consistent");
     for g in 0..pg.groups {
         let sums = if need_row_sums {
