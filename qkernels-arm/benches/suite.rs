@@ -1,16 +1,22 @@
 //! The benchmark suite's linear and conv2d shapes (as `cargo xtask bench` and PyTorch's
 //! baseline script run them) timed directly on the kernels, for quick comparisons of paths:
 //!
-//! `cargo bench -p qkernels-arm --bench suite -- [FILTER] [--path NAME]... [--min-time S]`
+//! `cargo bench -p qkernels-arm --bench suite -- [FILTER] [--path NAME]... [--min-time S] [--nhwc]`
 //!
-//! Prints GOPS per shape and path (default: the active path). Weights are quantized per tensor
+//! (`--nhwc` feeds the convolutions channels-last input, which they compute in without any
+//! layout copy.)
+//!
+//! Prints GOPS per shape and path (default: the active path), from the wall clock and from the
+//! time the thread spent on a CPU (Linux `/proc/thread-self/schedstat`; on a machine shared
+//! with other work the second compares kernels more steadily). Weights are quantized per tensor
 //! with scale 0.01 and zero point 0, activations with scale 0.05 and zero point 64, outputs
 //! with scale 0.1 and zero point 64, as in the suite.
 
 use std::time::Instant;
 
 use qkernels_arm::{
-    ConvParams, ConvWeights, Kernels, LinearWeights, OutputSpec, Path, QView, U8Quant, WeightQuant,
+    ConvParams, ConvWeights, Kernels, Layout, LinearWeights, OutputSpec, Path, QView, U8Quant,
+    WeightQuant,
 };
 
 const LINEAR: &[(usize, usize, usize)] = &[
@@ -54,17 +60,33 @@ impl Gen {
     }
 }
 
-fn time(min_time: f64, mut f: impl FnMut()) -> f64 {
+/// Nanoseconds this thread has spent on a CPU (Linux), to compare kernels on a busy machine.
+fn cpu_ns() -> Option<u64> {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// Seconds per call: wall clock, and on-CPU time where the OS reports it (else wall clock).
+fn time(min_time: f64, mut f: impl FnMut()) -> (f64, f64) {
     f();
     f();
     let start = Instant::now();
+    let cpu0 = cpu_ns();
     let mut n = 0u32;
     loop {
         f();
         n += 1;
         let t = start.elapsed().as_secs_f64();
         if t >= min_time {
-            return t / f64::from(n);
+            let cpu = match (cpu0, cpu_ns()) {
+                (Some(a), Some(b)) => (b - a) as f64 * 1e-9,
+                _ => t,
+            };
+            return (t / f64::from(n), cpu / f64::from(n));
         }
     }
 }
@@ -73,6 +95,7 @@ fn main() {
     let mut filter = String::new();
     let mut paths = Vec::new();
     let mut min_time = 0.5;
+    let mut layout = Layout::Nchw;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -82,6 +105,7 @@ fn main() {
                     .expect("--path takes a path name"),
             ),
             "--min-time" => min_time = args.next().and_then(|v| v.parse().ok()).expect("seconds"),
+            "--nhwc" => layout = Layout::Nhwc,
             "--bench" => {}
             other => filter = other.to_string(),
         }
@@ -127,10 +151,12 @@ fn main() {
             });
             let ops = 2.0 * (m * k * n) as f64;
             println!(
-                "{shape:<34} {:<12} static {:8.1} GOPS  dynamic {:8.1} GOPS",
+                "{shape:<34} {:<12} static {:7.1} GOPS ({:7.1} on-CPU)  dynamic {:7.1} GOPS ({:7.1} on-CPU)",
                 kern.path().name(),
-                ops / t / 1e9,
-                ops / td / 1e9
+                ops / t.0 / 1e9,
+                ops / t.1 / 1e9,
+                ops / td.0 / 1e9,
+                ops / td.1 / 1e9
             );
         }
     }
@@ -159,14 +185,15 @@ fn main() {
             };
             let packed = kern.pack_conv(&cw, &params).unwrap();
             let xshape = [n, c, h, w];
-            let view = QView::new(&x, &xshape, xq);
+            let view = QView::new(&x, &xshape, xq).with_layout(layout);
             let t = time(min_time, || {
                 kern.conv(&packed, &view, out).unwrap();
             });
             println!(
-                "{shape:<34} {:<12} static {:8.1} GOPS",
+                "{shape:<34} {:<12} static {:7.1} GOPS ({:7.1} on-CPU)",
                 kern.path().name(),
-                ops / t / 1e9
+                ops / t.0 / 1e9,
+                ops / t.1 / 1e9
             );
         }
     }

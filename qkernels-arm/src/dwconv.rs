@@ -1,6 +1,9 @@
 //! Depthwise convolution (QNNPACK's `q8dwconv`: one input and one output channel per group),
 //! channels processed 8 at a time over an indirection buffer.
 
+#[cfg(target_arch = "x86_64")]
+use std::borrow::Cow;
+
 use crate::gemm::Offsets;
 use crate::requant::{quantize_bias, requant_scales};
 use crate::{KernelError, Kernels, OutputSpec, Path, U8Quant, WeightQuant};
@@ -20,8 +23,10 @@ pub(crate) struct PackedDw {
     pub bias: Option<Vec<f32>>,
     pub prepared: Option<U8Quant>,
     pub init: Vec<i32>,
-    /// For the x86 path: `w - wz` as `i32`, `[block of 16][step][16]` (padding channels 0).
+    /// For the avx2 path: `w - wz` as `i32`, `[block of 16][step][16]` (padding channels 0).
     pub diff16: Vec<i32>,
+    /// For the avx512-vnni path: one-hot `qint8` weight vectors, `[block of 64][step][4][64]`.
+    pub onehot: Vec<u8>,
 }
 
 impl PackedDw {
@@ -46,6 +51,7 @@ impl PackedDw {
         }
         let mut dw = PackedDw {
             diff16: Vec::new(),
+            onehot: Vec::new(),
             channels,
             ks,
             weights,
@@ -55,10 +61,34 @@ impl PackedDw {
             prepared: None,
             init: Vec::new(),
         };
-        if matches!(path, Path::Avx2 | Path::Avx512Vnni) {
-            dw.diff16 = dw.compute_diff16();
+        match path {
+            Path::Avx2 => dw.diff16 = dw.compute_diff16(),
+            Path::Avx512Vnni => dw.onehot = dw.compute_onehot(),
+            _ => {}
         }
         dw
+    }
+
+    /// The raw `qint8` weight of channel `c` at step `s`.
+    fn raw(&self, c: usize, s: usize) -> i8 {
+        (i16::from(self.weights[((c / CR) * self.ks + s) * CR + c % CR]) - 128) as i8
+    }
+
+    /// The `qint8` zero point of channel `c`.
+    fn raw_zp(&self, c: usize) -> i32 {
+        i32::from(self.wzp[c]) - 128
+    }
+
+    /// One-hot weight vectors for the avx512-vnni kernel (see `x86::dwconv::DwWeights`).
+    fn compute_onehot(&self) -> Vec<u8> {
+        let ks = self.ks;
+        let mut onehot = vec![0u8; self.channels.div_ceil(64) * ks * 256];
+        for c in 0..self.channels {
+            for s in 0..ks {
+                onehot[(((c / 64) * ks + s) * 4 + c % 4) * 64 + c % 64] = self.raw(c, s) as u8;
+            }
+        }
+        onehot
     }
 
     /// `w - wz` per `[block of 16][step][16]` (padding channels 0), the x86 kernels' weights.
@@ -151,43 +181,28 @@ pub(crate) fn run(
     let (min, max) = output.limits();
     #[cfg(target_arch = "x86_64")]
     if let Some(isa) = crate::x86::Isa::of(k.path()) {
-        // Weights packed for another path lack the x86 layout: derive it for this call.
-        let derived;
-        let diff16 = if dw.diff16.is_empty() {
-            derived = dw.compute_diff16();
-            &derived
-        } else {
-            &dw.diff16
+        let x86 = X86Dw {
+            dw,
+            init,
+            scales: &scales,
+            az: i32::from(in_q.zero_point),
         };
-        let az = i32::from(in_q.zero_point);
-        // `sum((a - az) d) = sum(a d) - az sum(d)` with `d = w - wz`: fold the second term.
-        let init16: Vec<i32> = (0..dw.channels.div_ceil(16) * 16)
-            .map(|c| {
-                let base = init.get(c).copied().unwrap_or(0);
-                let d: i32 = (0..dw.ks)
-                    .map(|s| diff16[((c / 16) * dw.ks + s) * 16 + c % 16])
-                    .fold(0, i32::wrapping_add);
-                base.wrapping_sub(az.wrapping_mul(d))
-            })
-            .collect();
-        scales.resize(init16.len(), 1.0);
-        crate::x86::dwconv::run(
-            isa,
-            &crate::x86::dwconv::Depthwise {
-                input,
-                indirection,
-                pixels,
-                ks: dw.ks,
-                channels: dw.channels,
-                diff16,
-                init16: &init16,
-                scales: &scales,
-                output_zp: output.quant.zero_point,
-                min,
-                max,
-            },
-            out,
-        );
+        let tables = match isa {
+            crate::x86::Isa::Avx2 => x86.avx2(),
+            crate::x86::Isa::Avx512Vnni => x86.avx512(),
+        };
+        let depthwise = crate::x86::dwconv::Depthwise {
+            input,
+            indirection,
+            pixels,
+            ks: dw.ks,
+            channels: dw.channels,
+            weights: tables.weights(),
+            output_zp: output.quant.zero_point,
+            min,
+            max,
+        };
+        crate::x86::dwconv::run(isa, &depthwise, out);
         return Ok(());
     }
     let c = dw.channels;
@@ -213,4 +228,126 @@ pub(crate) fn run(
         }
     }
     Ok(())
+}
+
+/// The per-call inputs of the x86 depthwise tables (weights packed for another path are
+/// converted for the call).
+#[cfg(target_arch = "x86_64")]
+struct X86Dw<'a> {
+    dw: &'a PackedDw,
+    /// Quantized bias per channel slot.
+    init: &'a [i32],
+    /// Requantization scale per channel slot.
+    scales: &'a [f32],
+    az: i32,
+}
+
+/// The tables one x86 kernel reads (see `x86::dwconv::DwWeights`).
+#[cfg(target_arch = "x86_64")]
+enum X86Tables<'a> {
+    Diff16 {
+        diff16: Cow<'a, [i32]>,
+        init16: Vec<i32>,
+        scales16: Vec<f32>,
+    },
+    OneHot {
+        onehot: Cow<'a, [u8]>,
+        init64: Vec<i32>,
+        scales64: Vec<f32>,
+        zw64: Option<Vec<i32>>,
+    },
+}
+
+#[cfg(target_arch = "x86_64")]
+impl X86Tables<'_> {
+    fn weights(&self) -> crate::x86::dwconv::DwWeights<'_> {
+        match self {
+            X86Tables::Diff16 {
+                diff16,
+                init16,
+                scales16,
+            } => crate::x86::dwconv::DwWeights::Diff16 {
+                diff16,
+                init16,
+                scales16,
+            },
+            X86Tables::OneHot {
+                onehot,
+                init64,
+                scales64,
+                zw64,
+            } => crate::x86::dwconv::DwWeights::OneHot {
+                onehot,
+                init64,
+                scales64,
+                zw64: zw64.as_deref(),
+            },
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+impl<'a> X86Dw<'a> {
+    /// The avx2 tables: `sum((a - az) d) = sum(a d) - az sum(d)` with `d = w - wz`, the
+    /// second term folded into the start values.
+    fn avx2(&self) -> X86Tables<'a> {
+        let dw = self.dw;
+        let diff16: Cow<'a, [i32]> = if dw.diff16.is_empty() {
+            Cow::Owned(dw.compute_diff16())
+        } else {
+            Cow::Borrowed(&dw.diff16)
+        };
+        let slots = dw.channels.div_ceil(16) * 16;
+        let init16: Vec<i32> = (0..slots)
+            .map(|c| {
+                let d = (0..dw.ks)
+                    .map(|s| diff16[((c / 16) * dw.ks + s) * 16 + c % 16])
+                    .fold(0, i32::wrapping_add);
+                let bias = self.init.get(c).copied().unwrap_or(0);
+                bias.wrapping_sub(self.az.wrapping_mul(d))
+            })
+            .collect();
+        let scales16: Vec<f32> = (0..slots)
+            .map(|c| self.scales.get(c).copied().unwrap_or(1.0))
+            .collect();
+        X86Tables::Diff16 {
+            diff16,
+            init16,
+            scales16,
+        }
+    }
+
+    /// The avx512-vnni tables, in `[block of 64][r][j]` order for channel `64 b + 4 j + r`:
+    /// start values `bias + ks az zw - az sum(w)` (wrapping).
+    fn avx512(&self) -> X86Tables<'a> {
+        let dw = self.dw;
+        let onehot: Cow<'a, [u8]> = if dw.onehot.is_empty() {
+            Cow::Owned(dw.compute_onehot())
+        } else {
+            Cow::Borrowed(&dw.onehot)
+        };
+        let slots = dw.channels.div_ceil(64) * 64;
+        let at = |c: usize| (c / 64) * 64 + (c % 4) * 16 + (c % 64) / 4;
+        let (mut init64, mut scales64, mut zw64) =
+            (vec![0i32; slots], vec![1.0f32; slots], vec![0i32; slots]);
+        let ks = dw.ks as i32;
+        for c in 0..dw.channels {
+            let zw = dw.raw_zp(c);
+            let sum_w = (0..dw.ks)
+                .map(|s| i32::from(dw.raw(c, s)))
+                .fold(0, i32::wrapping_add);
+            init64[at(c)] = self.init[c]
+                .wrapping_add(ks.wrapping_mul(self.az).wrapping_mul(zw))
+                .wrapping_sub(self.az.wrapping_mul(sum_w));
+            scales64[at(c)] = self.scales[c];
+            zw64[at(c)] = zw;
+        }
+        let any_zw = zw64.iter().any(|&z| z != 0);
+        X86Tables::OneHot {
+            onehot,
+            init64,
+            scales64,
+            zw64: any_zw.then_some(zw64),
+        }
+    }
 }

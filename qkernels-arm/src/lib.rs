@@ -57,6 +57,7 @@ mod params;
 mod pool;
 mod portable;
 pub mod requant;
+mod scratch;
 mod upsample;
 #[cfg(target_arch = "x86_64")]
 mod x86;

@@ -3,18 +3,21 @@
 
 use crate::Path;
 
-/// `(n, c, s)` -> `(n, s, c)`, with `extra` trailing `fill` bytes, by the path's copy.
-pub(crate) fn to_nhwc_on(
+/// `(n, c, s)` -> `(n, s, c)`, with `extra` trailing `fill` bytes, by the path's copy, into
+/// `out` (cleared first).
+pub(crate) fn to_nhwc_into(
     path: Path,
     x: &[u8],
     (n, c, s): (usize, usize, usize),
     extra: usize,
     fill: u8,
-) -> Vec<u8> {
+    out: &mut Vec<u8>,
+) {
+    out.clear();
+    out.resize(n * s * c + extra, fill);
     match path {
         #[cfg(target_arch = "x86_64")]
         Path::Avx2 | Path::Avx512Vnni => {
-            let mut out = vec![fill; n * s * c + extra];
             let m = crate::x86::layout::Mat {
                 rows: c,
                 cols: s,
@@ -24,9 +27,37 @@ pub(crate) fn to_nhwc_on(
                 let dst = &mut out[b * s * c..][..s * c];
                 crate::x86::layout::transpose(&x[b * c * s..][..c * s], m, dst, c);
             }
-            out
         }
-        _ => to_nhwc(x, n, c, s, extra, fill),
+        _ => {
+            for b in 0..n {
+                for ch in 0..c {
+                    let src = &x[(b * c + ch) * s..][..s];
+                    for (p, &v) in src.iter().enumerate() {
+                        out[(b * s + p) * c + ch] = v;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `x` in NHWC order with `extra` trailing `fill` bytes, into `out` (cleared first).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn nhwc_into(
+    path: Path,
+    x: &[u8],
+    nchw: bool,
+    (n, c, s): (usize, usize, usize),
+    extra: usize,
+    fill: u8,
+    out: &mut Vec<u8>,
+) {
+    if nchw {
+        to_nhwc_into(path, x, (n, c, s), extra, fill, out);
+    } else {
+        out.clear();
+        out.extend_from_slice(x);
+        out.resize(x.len() + extra, fill);
     }
 }
 
@@ -49,21 +80,6 @@ pub(crate) fn to_nchw_on(path: Path, x: &[u8], n: usize, c: usize, s: usize) -> 
         }
         _ => to_nchw(x, n, c, s),
     }
-}
-
-/// `(n, c, s)` -> `(n, s, c)` for `s` spatial positions, with `extra` trailing bytes set to
-/// `fill` (the zero-point row of the indirection buffer).
-pub(crate) fn to_nhwc(x: &[u8], n: usize, c: usize, s: usize, extra: usize, fill: u8) -> Vec<u8> {
-    let mut out = vec![fill; n * s * c + extra];
-    for b in 0..n {
-        for ch in 0..c {
-            let src = &x[(b * c + ch) * s..][..s];
-            for (p, &v) in src.iter().enumerate() {
-                out[(b * s + p) * c + ch] = v;
-            }
-        }
-    }
-    out
 }
 
 /// `(n, s, c)` -> `(n, c, s)`.
@@ -92,12 +108,7 @@ pub(crate) fn nhwc_with_extra(
     extra: usize,
     fill: u8,
 ) -> Vec<u8> {
-    if nchw {
-        to_nhwc_on(path, x, (n, c, s), extra, fill)
-    } else {
-        let mut v = Vec::with_capacity(x.len() + extra);
-        v.extend_from_slice(x);
-        v.resize(x.len() + extra, fill);
-        v
-    }
+    let mut v = Vec::new();
+    nhwc_into(path, x, nchw, (n, c, s), extra, fill, &mut v);
+    v
 }

@@ -8,6 +8,7 @@ pub(crate) mod layout;
 use crate::dwconv::{self, PackedDw};
 use crate::gemm::{run_quantized, PackedGemm, Rows};
 use crate::linear::check_len;
+use crate::scratch::Scratch;
 use crate::{KernelError, Kernels, Layout, OutputSpec, QBuf, QView, U8Quant, WeightQuant};
 use indirection::Geometry;
 
@@ -271,19 +272,27 @@ impl Kernels {
         let geo = geometry(w, x.shape)?;
         let (n, c) = (x.shape[0], x.shape[1]);
         let in_pixels: usize = x.shape[2..].iter().product();
-        let input = layout::nhwc_with_extra(
+        let mut input = Scratch::take();
+        layout::nhwc_into(
             self.path(),
             x.data,
             x.layout == Layout::Nchw,
-            n,
-            c,
-            in_pixels,
+            (n, c, in_pixels),
             c + INPUT_SLACK,
             x.quant.zero_point,
+            &mut input,
         );
         let ind = w.indirection.get(&geo, w.params.transposed.is_some());
         let pixels = geo.output_pixels();
-        let mut out = vec![0u8; pixels * w.out_channels];
+        // An NCHW result is computed in a reused buffer and copied out; an NHWC one directly.
+        let mut nhwc_scratch = Scratch::take();
+        let mut nhwc_owned = Vec::new();
+        let out: &mut Vec<u8> = if x.layout == Layout::Nchw {
+            &mut nhwc_scratch
+        } else {
+            &mut nhwc_owned
+        };
+        out.resize(pixels * w.out_channels, 0);
         match &w.packed {
             Packed::Gemm(g) => {
                 let rows = Rows {
@@ -291,20 +300,22 @@ impl Kernels {
                     offsets: &ind,
                     rows: pixels,
                 };
-                run_quantized(*self, g, &rows, x.quant, output, &mut out)?;
+                run_quantized(*self, g, &rows, x.quant, output, out)?;
             }
             Packed::Depthwise(d) => {
-                dwconv::run(*self, d, &input, &ind, pixels, x.quant, output, &mut out)?;
+                dwconv::run(*self, d, &input, &ind, pixels, x.quant, output, out)?;
             }
         }
         let mut shape = vec![n, w.out_channels];
         shape.extend(geo.output[3 - spatial..].iter());
         let per_image = pixels / n.max(1);
-        if x.layout == Layout::Nchw {
-            out = layout::to_nchw_on(self.path(), &out, n, w.out_channels, per_image);
-        }
+        let data = if x.layout == Layout::Nchw {
+            layout::to_nchw_on(self.path(), out, n, w.out_channels, per_image)
+        } else {
+            nhwc_owned
+        };
         Ok(QBuf {
-            data: out,
+            data,
             shape,
             quant: output.quant,
             layout: x.layout,

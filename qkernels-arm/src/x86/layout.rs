@@ -34,18 +34,35 @@ pub(crate) fn transpose(src: &[u8], s: Mat, dst: &mut [u8], dst_stride: usize) {
     };
     assert!(s.fits(src.len()) && d.fits(dst.len()));
     let (r16, c16) = (s.rows / 16 * 16, s.cols / 16 * 16);
+    if s.rows < 16 && dst_stride == s.rows {
+        // Few rows (NCHW -> NHWC with few channels) into a dense destination.
+        for j0 in (0..c16).step_by(16) {
+            // SAFETY: the `s.rows` source rows hold columns `j0..j0 + 16`; `few_rows` writes
+            // only inside the destination matrix, which fits `dst` (asserted above).
+            unsafe { few_rows(src, s, j0, dst) };
+        }
+        for j in c16..s.cols {
+            for i in 0..s.rows {
+                dst[j * dst_stride + i] = src[i * s.stride + j];
+            }
+        }
+        return;
+    }
     for i0 in (0..r16).step_by(16) {
         for j0 in (0..c16).step_by(16) {
             // SAFETY: rows `i0..i0 + 16` and columns `j0..j0 + 16` lie inside both matrices,
             // which fit their slices (asserted above); SSE2 is part of the x86-64 baseline.
             unsafe {
-                block16(
-                    src.as_ptr().add(i0 * s.stride + j0),
-                    s.stride,
-                    dst.as_mut_ptr().add(j0 * dst_stride + i0),
-                    dst_stride,
-                )
-            };
+                let mut r = [_mm_setzero_si128(); 16];
+                for (i, r) in r.iter_mut().enumerate() {
+                    *r = _mm_loadu_si128(src.as_ptr().add((i0 + i) * s.stride + j0).cast());
+                }
+                let t = transpose16(r);
+                for (j, t) in t.iter().enumerate() {
+                    let at = dst.as_mut_ptr().add((j0 + j) * dst_stride + i0);
+                    _mm_storeu_si128(at.cast(), *t);
+                }
+            }
         }
         for i in i0..i0 + 16 {
             for j in c16..s.cols {
@@ -60,20 +77,43 @@ pub(crate) fn transpose(src: &[u8], s: Mat, dst: &mut [u8], dst_stride: usize) {
     }
 }
 
-/// Transposes one 16x16 block in four rounds of byte, word, dword and qword interleaves.
+/// Columns `j0..j0 + 16` of a matrix with fewer than 16 rows, into a dense destination (row
+/// stride `s.rows`): each output row is stored as 16 bytes, whose tail lands in the next
+/// output rows and is overwritten by them (rows go in increasing order); rows too close to
+/// the end of the matrix are copied byte by byte instead.
 ///
 /// # Safety
-/// The 16 rows of 16 bytes at `src + r * ss` and at `dst + r * ds` must be valid.
-#[inline]
+/// `s.rows < 16`, columns `j0..j0 + 16` exist, and `src` and `dst` hold the matrices.
 #[target_feature(enable = "sse2")]
-unsafe fn block16(src: *const u8, ss: usize, dst: *mut u8, ds: usize) {
+unsafe fn few_rows(src: &[u8], s: Mat, j0: usize, dst: &mut [u8]) {
     let mut r = [_mm_setzero_si128(); 16];
-    // SAFETY: the caller guarantees the 16 source rows.
+    // SAFETY: the caller guarantees the source rows and columns.
     unsafe {
-        for (i, r) in r.iter_mut().enumerate() {
-            *r = _mm_loadu_si128(src.add(i * ss).cast());
+        for (i, r) in r.iter_mut().enumerate().take(s.rows) {
+            *r = _mm_loadu_si128(src.as_ptr().add(i * s.stride + j0).cast());
         }
     }
+    let t = transpose16(r);
+    let end = s.cols * s.rows;
+    for (j, t) in t.iter().enumerate() {
+        let at = (j0 + j) * s.rows;
+        if at + 16 <= end {
+            // SAFETY: the 16 bytes lie inside the destination matrix, which fits `dst`.
+            unsafe { _mm_storeu_si128(dst.as_mut_ptr().add(at).cast(), *t) };
+        } else {
+            let mut tmp = [0u8; 16];
+            // SAFETY: a store into a local 16-byte array.
+            unsafe { _mm_storeu_si128(tmp.as_mut_ptr().cast(), *t) };
+            dst[at..at + s.rows].copy_from_slice(&tmp[..s.rows]);
+        }
+    }
+}
+
+/// Transposes a 16x16 byte block held in 16 registers (row `i` in `r[i]`) in four rounds of
+/// byte, word, dword and qword interleaves; the result holds column `j` in element `j`.
+#[inline]
+#[target_feature(enable = "sse2")]
+fn transpose16(mut r: [__m128i; 16]) -> [__m128i; 16] {
     let mut t = [_mm_setzero_si128(); 16];
     for i in 0..8 {
         t[i] = _mm_unpacklo_epi8(r[2 * i], r[2 * i + 1]);
@@ -91,17 +131,15 @@ unsafe fn block16(src: *const u8, ss: usize, dst: *mut u8, ds: usize) {
         r[i] = _mm_unpacklo_epi64(t[2 * i], t[2 * i + 1]);
         r[i + 8] = _mm_unpackhi_epi64(t[2 * i], t[2 * i + 1]);
     }
-    // After the four rounds, register `k` holds output row `ROW[k]` (the interleaves
-    // permute the row order by a bit reversal-like pattern).
-    // SAFETY: the caller guarantees the 16 destination rows.
-    unsafe {
-        for (k, v) in r.iter().enumerate() {
-            _mm_storeu_si128(dst.add(ROW[k] * ds).cast(), *v);
-        }
+    // After the four rounds, register `k` holds column `ROW[k]`.
+    let mut out = [_mm_setzero_si128(); 16];
+    for (k, &v) in r.iter().enumerate() {
+        out[ROW[k]] = v;
     }
+    out
 }
 
-/// The output row held by register `k` after [`block16`]'s rounds.
+/// The column held by register `k` after [`transpose16`]'s rounds.
 const ROW: [usize; 16] = row_order();
 
 const fn row_order() -> [usize; 16] {
@@ -134,7 +172,7 @@ mod tests {
             for extra in [0, 5] {
                 let stride = cols + extra;
                 let src: Vec<u8> = (0..rows * stride).map(|i| (i * 7 + 3) as u8).collect();
-                let ds = rows + extra;
+                let ds = rows + extra % 3;
                 let mut dst = vec![0xAAu8; cols * ds];
                 transpose(&src, Mat { rows, cols, stride }, &mut dst, ds);
                 for j in 0..cols {

@@ -11,6 +11,7 @@
 //! the accumulators equal the reference's wrapping `i32` sums.
 
 pub(crate) mod dwconv;
+mod dwconv_avx512;
 pub(crate) mod gemm;
 mod gemm_avx2;
 mod gemm_avx512;
