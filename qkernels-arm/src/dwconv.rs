@@ -75,6 +75,7 @@ impl PackedDw {
     }
 
     /// The `qint8` zero point of channel `c`.
+    #[cfg(target_arch = "x86_64")]
     fn raw_zp(&self, c: usize) -> i32 {
         i32::from(self.wzp[c]) - 128
     }

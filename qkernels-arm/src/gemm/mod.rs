@@ -177,6 +177,7 @@ impl PackedGemm {
     }
 
     /// `per_channel` (one value per output channel) laid out per slot, `fill` in the gaps.
+    #[cfg(target_arch = "x86_64")]
     pub fn per_slot(&self, per_channel: &[f32], fill: f32) -> Vec<f32> {
         let nr = self.nr;
         let mut v = vec![fill; self.groups * self.panels_per_group * nr];
@@ -217,6 +218,8 @@ impl Offsets {
     }
 
     /// The largest offset (0 when there is none).
+    // Only the x86 kernels bound their reads this way.
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     pub fn max(&self) -> usize {
         self.max
     }
