@@ -50,6 +50,7 @@ mod error;
 mod gemm;
 mod linear;
 pub mod lut;
+mod memo;
 #[cfg(target_arch = "aarch64")]
 mod neon;
 mod norm;

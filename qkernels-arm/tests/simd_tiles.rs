@@ -279,3 +279,79 @@ fn extreme_long_reductions_equal_portable() {
         }
     }
 }
+
+/// Dynamic quantization at its edges: infinities, huge values, signed zeros, exact ties of the
+/// rounding, every length around the 16-value blocks; a NaN anywhere is an error on every path.
+#[test]
+fn dynamic_quantization_edges_equal_portable() {
+    let (portable, others) = portable_and_others();
+    let (k, n) = (1usize, 3usize);
+    let w = [5i8, -7, 127];
+    let wq = WeightQuant::PerTensor {
+        scale: 0.02,
+        zero_point: 0,
+    };
+    let lw = LinearWeights {
+        weight: &w,
+        out_features: n,
+        in_features: k,
+        quant: &wq,
+        bias: None,
+    };
+    let pp = portable.pack_linear(&lw).unwrap();
+    let specials = [
+        f32::INFINITY,
+        f32::NEG_INFINITY,
+        -0.0,
+        0.0,
+        1e30,
+        -1e30,
+        0.5,
+        1.5,
+        -2.5,
+        2.0 / 255.0 * 0.5,
+    ];
+    for len in [1usize, 2, 15, 16, 17, 31, 32, 33, 40] {
+        let mut g = Gen(len as u64 + 7);
+        let mut x = g.f32s(len, 4.0);
+        for (i, v) in x.iter_mut().enumerate() {
+            if i % 3 == 0 {
+                *v = specials[(i / 3 + len) % specials.len()];
+            }
+        }
+        let shape = [len, k];
+        // An infinity makes the range, and so the requantization scale, infinite: that is an
+        // error, and it must be the same error on every path.
+        let bits = |r: Result<(Vec<f32>, Vec<usize>), qkernels_arm::KernelError>| {
+            r.map(|(v, _)| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>())
+        };
+        let finite: Vec<f32> = x
+            .iter()
+            .map(|&v| if v.is_finite() { v } else { -v.signum() * 3e29 })
+            .collect();
+        for x in [&x, &finite] {
+            let want = bits(portable.linear_dynamic(&pp, x, &shape, false));
+            assert_eq!(want.is_ok(), x.iter().all(|v| v.is_finite()), "len {len}");
+            for kern in &others {
+                let packed = kern.pack_linear(&lw).unwrap();
+                let got = bits(kern.linear_dynamic(&packed, x, &shape, false));
+                assert_eq!(got, want, "path {} len {len}", kern.path());
+            }
+        }
+        for at in [0, len / 2, len - 1] {
+            let mut bad = x.clone();
+            bad[at] = f32::NAN;
+            for kern in std::iter::once(&portable).chain(&others) {
+                let packed = kern.pack_linear(&lw).unwrap();
+                assert!(
+                    matches!(
+                        kern.linear_dynamic(&packed, &bad, &shape, false),
+                        Err(qkernels_arm::KernelError::NaN { .. })
+                    ),
+                    "path {} len {len} NaN at {at}",
+                    kern.path()
+                );
+            }
+        }
+    }
+}

@@ -2,9 +2,10 @@
 //! the offset of the input pixel's channels in an NHWC buffer, or of a row of zero points where
 //! the position falls into padding. No im2col copy is made.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use crate::gemm::Offsets;
+use crate::memo::Memo;
 
 /// Convolution geometry with the spatial dimensions normalised to `(D, H, W)`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -94,30 +95,17 @@ impl Geometry {
 
 /// The indirection buffer a packed convolution built last, reused while calls repeat the
 /// geometry (as QNNPACK keeps its operator's buffer between runs of the same shape).
-#[derive(Debug, Default)]
-pub(crate) struct Cache(Mutex<Option<(Geometry, Arc<Offsets>)>>);
-
-impl Clone for Cache {
-    fn clone(&self) -> Cache {
-        Cache(Mutex::new(self.lock().clone()))
-    }
-}
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Cache(Memo<Geometry, Offsets>);
 
 impl Cache {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Option<(Geometry, Arc<Offsets>)>> {
-        // The cached value is replaced whole, so a panic elsewhere cannot leave it half-made.
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
     /// The offsets for `geo` (a convolution, or a transposed one if `transposed`).
     pub fn get(&self, geo: &Geometry, transposed: bool) -> Arc<Offsets> {
-        if let Some((g, ind)) = &*self.lock() {
-            if g == geo {
-                return Arc::clone(ind);
-            }
+        let built: Result<_, std::convert::Infallible> = self.0.get_or_try(geo, || {
+            Ok(if transposed { geo.deconv() } else { geo.conv() })
+        });
+        match built {
+            Ok(v) => v,
         }
-        let ind = Arc::new(if transposed { geo.deconv() } else { geo.conv() });
-        *self.lock() = Some((geo.clone(), Arc::clone(&ind)));
-        ind
     }
 }

@@ -4,6 +4,7 @@
 pub(crate) mod tile;
 
 use crate::dispatch::Packing;
+use crate::memo::Memo;
 use crate::requant::{quantize_bias, requant_scales};
 use crate::{KernelError, Kernels, OutputSpec, Path, U8Quant, WeightQuant};
 use tile::{Acc, Requant, TileArgs, MR, NR};
@@ -38,6 +39,20 @@ pub(crate) struct PackedGemm {
     pub prepared: Option<U8Quant>,
     /// Accumulator start values per channel slot, `[g][p][nr]` (bias folded in).
     pub init: Vec<i32>,
+    /// The requantization tables of the last `(input, output scale)` a call used.
+    pub tables: Memo<(U8Quant, f64), QuantTables>,
+}
+
+/// What a quantized GEMM call derives from the input and output parameters.
+#[derive(Debug)]
+pub(crate) struct QuantTables {
+    /// Accumulator start values per slot (see [`PackedGemm::compute_init`]).
+    init: Vec<i32>,
+    /// Requantization scale per output channel.
+    scales: Vec<f32>,
+    /// The same per slot (`fill` 1.0), for the x86 tiles.
+    #[cfg(target_arch = "x86_64")]
+    slot_scales: Vec<f32>,
 }
 
 impl PackedGemm {
@@ -125,6 +140,7 @@ impl PackedGemm {
             bias,
             prepared: None,
             init: Vec::new(),
+            tables: Memo::default(),
         }
     }
 
@@ -327,25 +343,30 @@ pub(crate) fn run_quantized(
 ) -> Result<(), KernelError> {
     pg.check_path(k)?;
     let n = pg.out_channels();
-    let scales = requant_scales(&pg.quant, n, input.scale, output.quant.scale)?;
-    let fresh;
-    let init = if pg.prepared == Some(input) {
-        &pg.init
-    } else {
-        fresh = pg.compute_init(input, true);
-        &fresh
-    };
+    let tables = pg.tables.get_or_try(&(input, output.quant.scale), || {
+        let scales = requant_scales(&pg.quant, n, input.scale, output.quant.scale)?;
+        Ok::<_, KernelError>(QuantTables {
+            init: if pg.prepared == Some(input) {
+                pg.init.clone()
+            } else {
+                pg.compute_init(input, true)
+            },
+            #[cfg(target_arch = "x86_64")]
+            slot_scales: pg.per_slot(&scales, 1.0),
+            scales,
+        })
+    })?;
+    let (init, scales) = (&tables.init, &tables.scales);
     let (min, max) = output.limits();
     #[cfg(target_arch = "x86_64")]
     if let Some(isa) = crate::x86::Isa::of(k.path()) {
-        let scales = pg.per_slot(&scales, 1.0);
         crate::x86::gemm::run(
             isa,
             pg,
             rows,
             init,
             crate::x86::gemm::Epilogue::Requant {
-                scales: &scales,
+                scales: &tables.slot_scales,
                 zero_point: output.quant.zero_point,
                 min,
                 max,

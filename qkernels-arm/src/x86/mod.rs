@@ -17,6 +17,7 @@ mod gemm_avx2;
 mod gemm_avx512;
 pub(crate) mod layout;
 mod plan;
+pub(crate) mod quantize;
 mod requant;
 
 use crate::Path;
