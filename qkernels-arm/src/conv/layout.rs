@@ -18,6 +18,7 @@ pub(crate) fn to_nhwc_into(
     match path {
         #[cfg(target_arch = "x86_64")]
         Path::Avx2 | Path::Avx512Vnni => {
+            let isa = crate::x86::Isa::of(path).expect("an x86 path");
             let m = crate::x86::layout::Mat {
                 rows: c,
                 cols: s,
@@ -25,7 +26,7 @@ pub(crate) fn to_nhwc_into(
             };
             for b in 0..n {
                 let dst = &mut out[b * s * c..][..s * c];
-                crate::x86::layout::transpose(&x[b * c * s..][..c * s], m, dst, c);
+                crate::x86::layout::transpose(isa, &x[b * c * s..][..c * s], m, dst, c);
             }
         }
         _ => {
@@ -66,6 +67,7 @@ pub(crate) fn to_nchw_on(path: Path, x: &[u8], n: usize, c: usize, s: usize) -> 
     match path {
         #[cfg(target_arch = "x86_64")]
         Path::Avx2 | Path::Avx512Vnni => {
+            let isa = crate::x86::Isa::of(path).expect("an x86 path");
             let mut out = vec![0u8; n * s * c];
             let m = crate::x86::layout::Mat {
                 rows: s,
@@ -74,7 +76,7 @@ pub(crate) fn to_nchw_on(path: Path, x: &[u8], n: usize, c: usize, s: usize) -> 
             };
             for b in 0..n {
                 let dst = &mut out[b * s * c..][..s * c];
-                crate::x86::layout::transpose(&x[b * s * c..][..s * c], m, dst, s);
+                crate::x86::layout::transpose(isa, &x[b * s * c..][..s * c], m, dst, s);
             }
             out
         }
