@@ -231,6 +231,72 @@ pub(crate) fn run(
     Ok(())
 }
 
+/// Runs a 1-d or 2-d depthwise convolution of NCHW `x` straight on its planes with the
+/// avx512-vnni kernel, into a new NCHW buffer; `None` when that kernel does not apply (another
+/// path, or a width stride it does not handle).
+#[cfg(target_arch = "x86_64")]
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn run_planes(
+    k: Kernels,
+    dw: &PackedDw,
+    x: &[u8],
+    batch: usize,
+    [in_hw, out_hw, kernel, stride, padding, dilation]: [[usize; 2]; 6],
+    in_q: U8Quant,
+    output: OutputSpec,
+) -> Result<Option<Vec<u8>>, KernelError> {
+    use crate::x86::dwconv_planes::{supports_stride, Planes};
+    if k.path() != Path::Avx512Vnni || !supports_stride(stride[1]) {
+        return Ok(None);
+    }
+    let scales = requant_scales(&dw.quant, dw.channels, in_q.scale, output.quant.scale)?;
+    let bias = if dw.prepared == Some(in_q) {
+        dw.init.clone()
+    } else {
+        dw.compute_init(in_q)
+    };
+    let az = i32::from(in_q.zero_point);
+    let ks = dw.ks as i32;
+    let mut weights = vec![0i8; dw.channels * dw.ks];
+    let (mut init, mut zw) = (vec![0i32; dw.channels], vec![0i32; dw.channels]);
+    for c in 0..dw.channels {
+        let mut sum_w = 0i32;
+        for s in 0..dw.ks {
+            weights[c * dw.ks + s] = dw.raw(c, s);
+            sum_w = sum_w.wrapping_add(i32::from(dw.raw(c, s)));
+        }
+        zw[c] = dw.raw_zp(c);
+        init[c] = bias[c]
+            .wrapping_add(ks.wrapping_mul(az).wrapping_mul(zw[c]))
+            .wrapping_sub(az.wrapping_mul(sum_w));
+    }
+    let (min, max) = output.limits();
+    let mut out = vec![0u8; batch * dw.channels * out_hw[0] * out_hw[1]];
+    crate::x86::dwconv_planes::run(
+        &Planes {
+            x,
+            batch,
+            channels: dw.channels,
+            in_hw,
+            out_hw,
+            kernel,
+            stride,
+            padding,
+            dilation,
+            weights: &weights,
+            init: &init,
+            scales: &scales,
+            zw: zw.iter().any(|&z| z != 0).then_some(&zw[..]),
+            input_zp: in_q.zero_point,
+            output_zp: output.quant.zero_point,
+            min,
+            max,
+        },
+        &mut out,
+    );
+    Ok(Some(out))
+}
+
 /// The per-call inputs of the x86 depthwise tables (weights packed for another path are
 /// converted for the call).
 #[cfg(target_arch = "x86_64")]

@@ -355,3 +355,41 @@ fn dynamic_quantization_edges_equal_portable() {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(40))]
+
+    /// Wide planes: several groups of 16, 32 or 64 outputs per row (width strides 4, 2, 1),
+    /// ragged row ends, kernels 1 to 5 wide with dilation, 1-d and 2-d.
+    #[test]
+    fn wide_depthwise_paths_equal_portable(c in prop_oneof![Just(2usize), Just(3), Just(17)],
+                                           w in prop_oneof![Just(63usize), Just(64), Just(65), Just(100), Just(130), Just(261), 20usize..=200],
+                                           h in 1usize..=4, kh in 1usize..=3, kw in 1usize..=5,
+                                           stride in prop_oneof![Just(1usize), Just(2), Just(3), Just(4)],
+                                           dilation in 1usize..=2, pad in 0usize..=2, two_d: bool,
+                                           symmetric: bool, relu: bool, seed in 1u64..) {
+        let (h, kh) = if two_d { (h + kh * dilation, kh) } else { (1, 1) };
+        let span_w = dilation * (kw - 1) + 1;
+        prop_assume!(w + 2 * pad >= span_w);
+        let mut g = Gen(seed);
+        let xshape: Vec<usize> = if two_d { vec![1, c, h, w] } else { vec![1, c, w] };
+        let wshape: Vec<usize> = if two_d { vec![c, 1, kh, kw] } else { vec![c, 1, kw] };
+        let spatial = xshape.len() - 2;
+        let pads: Vec<usize> = if two_d { vec![0, pad] } else { vec![pad] };
+        let x = g.u8s(xshape.iter().product());
+        let wt = g.i8s(wshape.iter().product());
+        let wq = g.weight_quant(c, true, symmetric);
+        let bias = g.f32s(c, 2.0);
+        let xq = quant(g.range(0.005, 0.05), g.next() as u8);
+        let out = OutputSpec { quant: quant(g.range(0.002, 0.3), g.next() as u8), relu };
+        let params = ConvParams::new(&vec![stride; spatial], &pads, &vec![dilation; spatial], c);
+        let cw = ConvWeights { weight: &wt, shape: &wshape, quant: &wq, bias: Some(&bias) };
+        let view = QView::new(&x, &xshape, xq);
+        let (portable, others) = portable_and_others();
+        let want = portable.conv(&portable.pack_conv(&cw, &params).unwrap(), &view, out).unwrap();
+        for kern in others {
+            let packed = kern.pack_conv(&cw, &params).unwrap();
+            prop_assert_eq!(&kern.conv(&packed, &view, out).unwrap(), &want, "path {}", kern.path());
+        }
+    }
+}

@@ -271,6 +271,28 @@ impl Kernels {
         }
         let geo = geometry(w, x.shape)?;
         let (n, c) = (x.shape[0], x.shape[1]);
+        let mut shape = vec![n, w.out_channels];
+        shape.extend(geo.output[3 - spatial..].iter());
+        #[cfg(target_arch = "x86_64")]
+        if let (Packed::Depthwise(d), Layout::Nchw, 1 | 2) = (&w.packed, x.layout, spatial) {
+            let two = |v: [usize; 3]| [v[1], v[2]];
+            let dims = [
+                two(geo.input),
+                two(geo.output),
+                two(geo.kernel),
+                two(geo.stride),
+                two(geo.padding),
+                two(geo.dilation),
+            ];
+            if let Some(data) = dwconv::run_planes(*self, d, x.data, n, dims, x.quant, output)? {
+                return Ok(QBuf {
+                    data,
+                    shape,
+                    quant: output.quant,
+                    layout: x.layout,
+                });
+            }
+        }
         let in_pixels: usize = x.shape[2..].iter().product();
         let mut input = Scratch::take();
         layout::nhwc_into(
@@ -306,8 +328,6 @@ impl Kernels {
                 dwconv::run(*self, d, &input, &ind, pixels, x.quant, output, out)?;
             }
         }
-        let mut shape = vec![n, w.out_channels];
-        shape.extend(geo.output[3 - spatial..].iter());
         let per_image = pixels / n.max(1);
         let data = if x.layout == Layout::Nchw {
             layout::to_nchw_on(self.path(), out, n, w.out_channels, per_image)

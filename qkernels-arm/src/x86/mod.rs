@@ -12,6 +12,7 @@
 
 pub(crate) mod dwconv;
 mod dwconv_avx512;
+pub(crate) mod dwconv_planes;
 pub(crate) mod gemm;
 mod gemm_avx2;
 mod gemm_avx512;
