@@ -5,7 +5,8 @@ use std::sync::OnceLock;
 
 use crate::KernelError;
 
-/// The environment variable that forces a path: `portable`, `neon` or `neon-dot`.
+/// The environment variable that forces a path: `portable`, `neon`, `neon-dot`, `avx2` or
+/// `avx512-vnni`.
 ///
 /// A forced path that the CPU cannot run is ignored (the detected path is used and
 /// [`Kernels::active`] reports which one runs).
@@ -20,11 +21,21 @@ pub enum Path {
     Neon,
     /// AArch64 NEON with the `udot` dot-product instructions (`dotprod` feature).
     NeonDot,
+    /// x86-64 with AVX2: `vpmaddwd` GEMM and depthwise.
+    Avx2,
+    /// x86-64 with AVX-512 (F, BW, VL) and VNNI: `vpdpbusd` GEMM, `vpdpwssd` depthwise.
+    Avx512Vnni,
 }
 
 impl Path {
     /// Every path, in order of preference (best last).
-    pub const ALL: [Path; 3] = [Path::Portable, Path::Neon, Path::NeonDot];
+    pub const ALL: [Path; 5] = [
+        Path::Portable,
+        Path::Neon,
+        Path::NeonDot,
+        Path::Avx2,
+        Path::Avx512Vnni,
+    ];
 
     /// Whether this CPU (and build target) can run the path.
     pub fn is_available(self) -> bool {
@@ -39,6 +50,12 @@ impl Path {
             }
             #[cfg(not(target_arch = "aarch64"))]
             Path::Neon | Path::NeonDot => false,
+            #[cfg(target_arch = "x86_64")]
+            Path::Avx2 => crate::x86::Isa::Avx2.detected(),
+            #[cfg(target_arch = "x86_64")]
+            Path::Avx512Vnni => crate::x86::Isa::Avx512Vnni.detected(),
+            #[cfg(not(target_arch = "x86_64"))]
+            Path::Avx2 | Path::Avx512Vnni => false,
         }
     }
 
@@ -57,6 +74,8 @@ impl Path {
             Path::Portable => "portable",
             Path::Neon => "neon",
             Path::NeonDot => "neon-dot",
+            Path::Avx2 => "avx2",
+            Path::Avx512Vnni => "avx512-vnni",
         }
     }
 
@@ -70,6 +89,7 @@ impl Path {
         match self {
             Path::Portable | Path::Neon => Packing::K1,
             Path::NeonDot => Packing::K4,
+            Path::Avx2 | Path::Avx512Vnni => Packing::X16,
         }
     }
 }
@@ -80,13 +100,34 @@ impl fmt::Display for Path {
     }
 }
 
-/// Interleaving of packed GEMM weights inside an 8-channel panel.
+/// Layout of packed GEMM weights inside a panel of output channels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Packing {
     /// One reduction index at a time: 8 bytes (one per channel) per index.
     K1,
     /// Four reduction indices at a time: 4 bytes per channel, 32 bytes per group.
     K4,
+    /// 16-channel panels of raw `qint8` weights, four reduction indices at a time (64 bytes
+    /// per group), each step padded to a multiple of 4 with zeros.
+    X16,
+}
+
+impl Packing {
+    /// Channels per packed panel.
+    pub(crate) fn nr(self) -> usize {
+        match self {
+            Packing::K1 | Packing::K4 => 8,
+            Packing::X16 => 16,
+        }
+    }
+
+    /// The reduction length per step once padded.
+    pub(crate) fn kc_pad(self, kc: usize) -> usize {
+        match self {
+            Packing::K1 | Packing::K4 => kc.div_ceil(8) * 8,
+            Packing::X16 => kc.div_ceil(4) * 4,
+        }
+    }
 }
 
 /// A set of kernels bound to one [`Path`]. Every operator is a method; results are identical

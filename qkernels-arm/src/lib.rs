@@ -1,6 +1,7 @@
 //! The qnnpack engine's int8 kernels with QNNPACK's numerics (PyTorch 2.11,
 //! `torch.backends.quantized.engine = "qnnpack"`): portable Rust on every target, NEON on
-//! aarch64 with a dot-product (`udot`) path chosen at run time. Every path gives the same bits.
+//! aarch64 with a dot-product (`udot`) path, and AVX2 or AVX-512 VNNI on x86-64, chosen at run
+//! time. Every path gives the same bits.
 //!
 //! Kernels are pure functions over slices, shapes and quantization parameters; they know
 //! nothing of modules. All of them are methods of [`Kernels`], a value bound to one [`Path`]:
@@ -23,7 +24,15 @@
 //!
 //! The numeric rules (fp32 requantization with round-to-nearest-even, the add fixed point, bias
 //! quantization, requantization scales) are in [`requant`]; `src/portable/` is the reference
-//! implementation and `src/neon/` the aarch64 one.
+//! implementation, `src/neon/` the aarch64 one and `src/x86/` the x86-64 one (GEMM,
+//! convolution, depthwise convolution, dynamic quantization and layout copies; the elementwise,
+//! pooling and table kernels run the portable code there).
+//!
+//! Per-call work that depends only on the shapes or the quantization parameters is kept
+//! between calls: a packed convolution remembers the indirection buffer of its last input
+//! shape, a packed GEMM the folded bias and requantization scales of its last input and output
+//! parameters, and each thread reuses its scratch buffers for the channels-last copies. The
+//! kernels run on the calling thread.
 //!
 //! ```
 //! use qkernels_arm::{Kernels, LinearWeights, OutputSpec, QView, U8Quant, WeightQuant};
@@ -50,6 +59,7 @@ mod error;
 mod gemm;
 mod linear;
 pub mod lut;
+mod memo;
 #[cfg(target_arch = "aarch64")]
 mod neon;
 mod norm;
@@ -57,7 +67,10 @@ mod params;
 mod pool;
 mod portable;
 pub mod requant;
+mod scratch;
 mod upsample;
+#[cfg(target_arch = "x86_64")]
+mod x86;
 
 pub use conv::{ConvParams, ConvWeights, PackedConv};
 pub use dispatch::{Kernels, Path, PATH_ENV};

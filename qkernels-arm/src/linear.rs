@@ -2,7 +2,7 @@
 
 use qtensor::rounding::{choose_qparams, inv_scale, quantize_val};
 
-use crate::gemm::{run_dynamic, run_quantized, PackedGemm, Rows};
+use crate::gemm::{run_dynamic, run_quantized, Offsets, PackedGemm, Rows};
 use crate::{KernelError, Kernels, OutputSpec, Path, QBuf, QView, U8Quant, WeightQuant};
 
 /// A `qint8` linear weight `(out_features, in_features)`, row-major, with its float bias.
@@ -90,7 +90,7 @@ impl Kernels {
         x.validate("x")?;
         output.quant.validate("output scale")?;
         let (rows, out_shape) = linear_shape(x.shape, w)?;
-        let offsets: Vec<usize> = (0..rows).map(|r| r * w.in_features()).collect();
+        let offsets = Offsets::new((0..rows).map(|r| r * w.in_features()).collect());
         let mut out = vec![0u8; rows * w.out_features()];
         let rows = Rows {
             input: x.data,
@@ -121,28 +121,19 @@ impl Kernels {
     ) -> Result<(Vec<f32>, Vec<usize>), KernelError> {
         check_len("x", x.len(), x_shape.iter().product())?;
         let (rows, out_shape) = linear_shape(x_shape, w)?;
-        let (mut min, mut max) = (0.0f32, 0.0f32);
-        if !x.is_empty() {
-            (min, max) = (f32::INFINITY, f32::NEG_INFINITY);
-            for &v in x {
-                if v.is_nan() {
-                    return Err(KernelError::NaN { arg: "x" });
-                }
-                min = min.min(v);
-                max = max.max(v);
-            }
-        }
+        let (min, max) = if x.is_empty() {
+            (0.0, 0.0)
+        } else {
+            self.range(x).ok_or(KernelError::NaN { arg: "x" })?
+        };
         let (scale, zero_point) = choose_qparams(min, max, 0, 255, false, false);
         let quant = U8Quant {
             scale,
             zero_point: zero_point as u8,
         };
         let inv = inv_scale(scale);
-        let q: Vec<u8> = x
-            .iter()
-            .map(|&v| quantize_val(v, inv, zero_point, 0, 255) as u8)
-            .collect();
-        let offsets: Vec<usize> = (0..rows).map(|r| r * w.in_features()).collect();
+        let q = self.quantize_u8(x, inv, quant.zero_point);
+        let offsets = Offsets::new((0..rows).map(|r| r * w.in_features()).collect());
         let mut out = vec![0f32; rows * w.out_features()];
         let rows = Rows {
             input: &q,
@@ -154,6 +145,38 @@ impl Kernels {
             out.iter_mut().for_each(|v| *v = v.max(0.0));
         }
         Ok((out, out_shape))
+    }
+}
+
+impl Kernels {
+    /// `(min, max)` of a non-empty `x`, `None` if it holds a NaN.
+    fn range(&self, x: &[f32]) -> Option<(f32, f32)> {
+        #[cfg(target_arch = "x86_64")]
+        if let Some(isa) = crate::x86::Isa::of(self.path()) {
+            return crate::x86::quantize::min_max(isa, x);
+        }
+        let (mut min, mut max) = (f32::INFINITY, f32::NEG_INFINITY);
+        for &v in x {
+            if v.is_nan() {
+                return None;
+            }
+            min = min.min(v);
+            max = max.max(v);
+        }
+        Some((min, max))
+    }
+
+    /// `quantize_val(x[i], inv, zero_point, 0, 255)` for every value.
+    fn quantize_u8(&self, x: &[f32], inv: f32, zero_point: u8) -> Vec<u8> {
+        #[cfg(target_arch = "x86_64")]
+        if let Some(isa) = crate::x86::Isa::of(self.path()) {
+            let mut q = vec![0u8; x.len()];
+            crate::x86::quantize::quantize(isa, x, inv, zero_point, &mut q);
+            return q;
+        }
+        x.iter()
+            .map(|&v| quantize_val(v, inv, i32::from(zero_point), 0, 255) as u8)
+            .collect()
     }
 }
 

@@ -94,7 +94,16 @@ impl Kernels {
     pub fn max_pool2d(&self, x: &QView, pool: &Pool2d) -> Result<QBuf, KernelError> {
         let [n, c, h, w] = dims4(x)?;
         let [oh, ow] = pool.output([h, w])?;
-        let input = layout::nhwc_with_extra(x.data, x.layout == Layout::Nchw, n, c, h * w, 0, 0);
+        let input = layout::nhwc_with_extra(
+            self.path(),
+            x.data,
+            x.layout == Layout::Nchw,
+            n,
+            c,
+            h * w,
+            0,
+            0,
+        );
         let [kh, kw] = pool.kernel;
         let mut out = vec![0u8; n * oh * ow * c];
         let mut offsets = vec![0usize; kh * kw];
@@ -148,7 +157,16 @@ impl Kernels {
             });
         }
         let zp = x.quant.zero_point;
-        let input = layout::nhwc_with_extra(x.data, x.layout == Layout::Nchw, n, c, h * w, c, zp);
+        let input = layout::nhwc_with_extra(
+            self.path(),
+            x.data,
+            x.layout == Layout::Nchw,
+            n,
+            c,
+            h * w,
+            c,
+            zp,
+        );
         let zero_row = n * h * w * c;
         // pytorch_qnnp_compute_avgpool_quantization_params: input_scale / (output_scale * size).
         let (in_s, out_s) = (x.quant.scale_f32(), x.quant.scale_f32());

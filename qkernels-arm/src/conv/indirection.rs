@@ -2,6 +2,11 @@
 //! the offset of the input pixel's channels in an NHWC buffer, or of a row of zero points where
 //! the position falls into padding. No im2col copy is made.
 
+use std::sync::Arc;
+
+use crate::gemm::Offsets;
+use crate::memo::Memo;
+
 /// Convolution geometry with the spatial dimensions normalised to `(D, H, W)`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Geometry {
@@ -31,25 +36,8 @@ impl Geometry {
         self.batch * self.input.iter().product::<usize>() * self.channels
     }
 
-    fn pixel_offset(&self, b: usize, pos: [usize; 3]) -> usize {
-        let [_, h, w] = self.input;
-        (((b * self.input[0] + pos[0]) * h + pos[1]) * w + pos[2]) * self.channels
-    }
-
-    /// Kernel position `s` (row-major over `kernel`) as `(kd, kh, kw)`.
-    fn kernel_pos(&self, s: usize) -> [usize; 3] {
-        let [_, kh, kw] = self.kernel;
-        [s / (kh * kw), (s / kw) % kh, s % kw]
-    }
-
-    /// Output pixel `p` (within one image) as `(od, oh, ow)`.
-    fn output_pos(&self, p: usize) -> [usize; 3] {
-        let [_, oh, ow] = self.output;
-        [p / (oh * ow), (p / ow) % oh, p % ow]
-    }
-
     /// Indirection for a convolution: input position `o * stride - padding + k * dilation`.
-    pub fn conv(&self) -> Vec<usize> {
+    pub fn conv(&self) -> Offsets {
         self.build(|o, k, d| {
             let i = (o * self.stride[d] + k * self.dilation[d]).checked_sub(self.padding[d])?;
             (i < self.input[d]).then_some(i)
@@ -58,7 +46,7 @@ impl Geometry {
 
     /// Indirection for a transposed convolution: input position `i` with
     /// `i * stride = o + padding - k * dilation`.
-    pub fn deconv(&self) -> Vec<usize> {
+    pub fn deconv(&self) -> Offsets {
         self.build(|o, k, d| {
             let y = (o + self.padding[d]).checked_sub(k * self.dilation[d])?;
             let i = y / self.stride[d];
@@ -66,27 +54,58 @@ impl Geometry {
         })
     }
 
-    fn build(&self, source: impl Fn(usize, usize, usize) -> Option<usize>) -> Vec<usize> {
-        let ks = self.ks();
-        let per_image: usize = self.output.iter().product();
+    /// Offsets for every output pixel and kernel position; `source(o, k, d)` is the input
+    /// position that output position `o` reads at kernel position `k` along dimension `d`.
+    fn build(&self, source: impl Fn(usize, usize, usize) -> Option<usize>) -> Offsets {
+        // One small table per dimension, `[o][k]`, so the loop below only combines them.
+        let tables: [Vec<Option<usize>>; 3] = std::array::from_fn(|d| {
+            (0..self.output[d])
+                .flat_map(|o| (0..self.kernel[d]).map(move |k| (o, k)))
+                .map(|(o, k)| source(o, k, d))
+                .collect()
+        });
+        let [kd, kh, kw] = self.kernel;
+        let [id, ih, iw] = self.input;
+        let c = self.channels;
         let zero = self.zero_offset();
-        let mut ind = Vec::with_capacity(self.output_pixels() * ks);
+        let mut ind = Vec::with_capacity(self.output_pixels() * self.ks());
         for b in 0..self.batch {
-            for p in 0..per_image {
-                let o = self.output_pos(p);
-                for s in 0..ks {
-                    let k = self.kernel_pos(s);
-                    let pos = (|| {
-                        Some([
-                            source(o[0], k[0], 0)?,
-                            source(o[1], k[1], 1)?,
-                            source(o[2], k[2], 2)?,
-                        ])
-                    })();
-                    ind.push(pos.map_or(zero, |pos| self.pixel_offset(b, pos)));
+            for od in 0..self.output[0] {
+                for oh in 0..self.output[1] {
+                    for ow in 0..self.output[2] {
+                        for sd in &tables[0][od * kd..][..kd] {
+                            for sh in &tables[1][oh * kh..][..kh] {
+                                for sw in &tables[2][ow * kw..][..kw] {
+                                    ind.push(match (sd, sh, sw) {
+                                        (Some(d), Some(h), Some(w)) => {
+                                            (((b * id + d) * ih + h) * iw + w) * c
+                                        }
+                                        _ => zero,
+                                    });
+                                }
+                            }
+                        }
+                    }
                 }
             }
         }
-        ind
+        Offsets::new(ind)
+    }
+}
+
+/// The indirection buffer a packed convolution built last, reused while calls repeat the
+/// geometry (as QNNPACK keeps its operator's buffer between runs of the same shape).
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Cache(Memo<Geometry, Offsets>);
+
+impl Cache {
+    /// The offsets for `geo` (a convolution, or a transposed one if `transposed`).
+    pub fn get(&self, geo: &Geometry, transposed: bool) -> Arc<Offsets> {
+        let built: Result<_, std::convert::Infallible> = self.0.get_or_try(geo, || {
+            Ok(if transposed { geo.deconv() } else { geo.conv() })
+        });
+        match built {
+            Ok(v) => v,
+        }
     }
 }

@@ -8,8 +8,13 @@ pub(crate) mod layout;
 use crate::dwconv::{self, PackedDw};
 use crate::gemm::{run_quantized, PackedGemm, Rows};
 use crate::linear::check_len;
+use crate::scratch::Scratch;
 use crate::{KernelError, Kernels, Layout, OutputSpec, QBuf, QView, U8Quant, WeightQuant};
 use indirection::Geometry;
+
+/// Bytes after the zero-point row of the NHWC input, so that kernels reading whole 4-byte
+/// groups (or 16-byte vectors) past a pixel's last channel stay inside the buffer.
+const INPUT_SLACK: usize = 64;
 
 /// Convolution hyper-parameters, one entry per spatial dimension (1 to 3 of them).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,6 +86,7 @@ pub struct PackedConv {
     kernel: Vec<usize>,
     in_channels: usize,
     out_channels: usize,
+    indirection: indirection::Cache,
 }
 
 impl PackedConv {
@@ -196,6 +202,7 @@ impl Kernels {
         let packed =
             if params.transposed.is_none() && per_group_in == 1 && per_group_out == 1 && g > 1 {
                 Packed::Depthwise(PackedDw::pack(
+                    self.path(),
                     out_channels,
                     ks,
                     w.quant.clone(),
@@ -234,6 +241,7 @@ impl Kernels {
             kernel,
             in_channels,
             out_channels,
+            indirection: indirection::Cache::default(),
         })
     }
 
@@ -263,22 +271,50 @@ impl Kernels {
         }
         let geo = geometry(w, x.shape)?;
         let (n, c) = (x.shape[0], x.shape[1]);
+        let mut shape = vec![n, w.out_channels];
+        shape.extend(geo.output[3 - spatial..].iter());
+        #[cfg(target_arch = "x86_64")]
+        if let (Packed::Depthwise(d), Layout::Nchw, 1 | 2) = (&w.packed, x.layout, spatial) {
+            let two = |v: [usize; 3]| [v[1], v[2]];
+            let dims = [
+                two(geo.input),
+                two(geo.output),
+                two(geo.kernel),
+                two(geo.stride),
+                two(geo.padding),
+                two(geo.dilation),
+            ];
+            if let Some(data) = dwconv::run_planes(*self, d, x.data, n, dims, x.quant, output)? {
+                return Ok(QBuf {
+                    data,
+                    shape,
+                    quant: output.quant,
+                    layout: x.layout,
+                });
+            }
+        }
         let in_pixels: usize = x.shape[2..].iter().product();
-        let input = layout::nhwc_with_extra(
+        let mut input = Scratch::take();
+        layout::nhwc_into(
+            self.path(),
             x.data,
             x.layout == Layout::Nchw,
-            n,
-            c,
-            in_pixels,
-            c,
+            (n, c, in_pixels),
+            c + INPUT_SLACK,
             x.quant.zero_point,
+            &mut input,
         );
-        let ind = match w.params.transposed {
-            None => geo.conv(),
-            Some(_) => geo.deconv(),
-        };
+        let ind = w.indirection.get(&geo, w.params.transposed.is_some());
         let pixels = geo.output_pixels();
-        let mut out = vec![0u8; pixels * w.out_channels];
+        // An NCHW result is computed in a reused buffer and copied out; an NHWC one directly.
+        let mut nhwc_scratch = Scratch::take();
+        let mut nhwc_owned = Vec::new();
+        let out: &mut Vec<u8> = if x.layout == Layout::Nchw {
+            &mut nhwc_scratch
+        } else {
+            &mut nhwc_owned
+        };
+        out.resize(pixels * w.out_channels, 0);
         match &w.packed {
             Packed::Gemm(g) => {
                 let rows = Rows {
@@ -286,20 +322,20 @@ impl Kernels {
                     offsets: &ind,
                     rows: pixels,
                 };
-                run_quantized(*self, g, &rows, x.quant, output, &mut out)?;
+                run_quantized(*self, g, &rows, x.quant, output, out)?;
             }
             Packed::Depthwise(d) => {
-                dwconv::run(*self, d, &input, &ind, pixels, x.quant, output, &mut out)?;
+                dwconv::run(*self, d, &input, &ind, pixels, x.quant, output, out)?;
             }
         }
-        let mut shape = vec![n, w.out_channels];
-        shape.extend(geo.output[3 - spatial..].iter());
         let per_image = pixels / n.max(1);
-        if x.layout == Layout::Nchw {
-            out = layout::to_nchw(&out, n, w.out_channels, per_image);
-        }
+        let data = if x.layout == Layout::Nchw {
+            layout::to_nchw_on(self.path(), out, n, w.out_channels, per_image)
+        } else {
+            nhwc_owned
+        };
         Ok(QBuf {
-            data: out,
+            data,
             shape,
             quant: output.quant,
             layout: x.layout,

@@ -4,36 +4,55 @@
 pub(crate) mod tile;
 
 use crate::dispatch::Packing;
+use crate::memo::Memo;
 use crate::requant::{quantize_bias, requant_scales};
 use crate::{KernelError, Kernels, OutputSpec, Path, U8Quant, WeightQuant};
 use tile::{Acc, Requant, TileArgs, MR, NR};
 
-/// Weights packed into 8-channel panels for one path's micro-kernel.
+/// Weights packed into `nr`-channel panels for one path's micro-kernel.
 ///
 /// Layout per group `g`, panel `p`, step `s`: `K1` stores `kc_pad` reduction indices of 8
-/// bytes (one per channel); `K4` stores `kc_pad / 4` groups of 8 channels x 4 indices. Weights
-/// are `qint8 + 128` (QNNPACK's `u8` shift); padding indices hold the channel's zero point
-/// (`K1`) or 0 (`K4`) so that they add nothing.
+/// bytes (one per channel); `K4` stores `kc_pad / 4` groups of 8 channels x 4 indices; `X16`
+/// `kc_pad / 4` groups of 16 channels x 4 indices. `K1`/`K4` weights are `qint8 + 128`
+/// (QNNPACK's `u8` shift), `X16` ones the raw `qint8` bytes; padding indices hold the channel's
+/// zero point (`K1`) or 0 (`K4`, `X16`) so that they add nothing.
 #[derive(Debug, Clone)]
 pub(crate) struct PackedGemm {
     pub path: Path,
     pub groups: usize,
     pub n_per_group: usize,
+    /// Channels per panel (the packing's width).
+    pub nr: usize,
     pub ks: usize,
     pub kc: usize,
     pub kc_pad: usize,
     pub panels_per_group: usize,
     pub panels: Vec<u8>,
-    /// Shifted weight zero points, `[g][p][8]`.
+    /// Shifted weight zero points, `[g][p][nr]`.
     pub wzp: Vec<u8>,
-    /// Per-channel sums of the shifted weights (dot path only), `[g][p][8]`.
+    /// Per-channel sums of the packed weights (`K4`: shifted `u8`, `X16`: raw `qint8`),
+    /// `[g][p][nr]`; empty for `K1`.
     pub col_sums: Vec<i32>,
     pub quant: WeightQuant,
     pub bias: Option<Vec<f32>>,
     /// The input parameters `init` was computed for.
     pub prepared: Option<U8Quant>,
-    /// Accumulator start values per channel slot, `[g][p][8]` (bias folded in).
+    /// Accumulator start values per channel slot, `[g][p][nr]` (bias folded in).
     pub init: Vec<i32>,
+    /// The requantization tables of the last `(input, output scale)` a call used.
+    pub tables: Memo<(U8Quant, f64), QuantTables>,
+}
+
+/// What a quantized GEMM call derives from the input and output parameters.
+#[derive(Debug)]
+pub(crate) struct QuantTables {
+    /// Accumulator start values per slot (see [`PackedGemm::compute_init`]).
+    init: Vec<i32>,
+    /// Requantization scale per output channel.
+    scales: Vec<f32>,
+    /// The same per slot (`fill` 1.0), for the x86 tiles.
+    #[cfg(target_arch = "x86_64")]
+    slot_scales: Vec<f32>,
 }
 
 impl PackedGemm {
@@ -49,23 +68,24 @@ impl PackedGemm {
         bias: Option<Vec<f32>>,
         get: impl Fn(usize, usize, usize) -> i8,
     ) -> PackedGemm {
-        let panels_per_group = n_per_group.div_ceil(NR);
-        let kc_pad = kc.div_ceil(8) * 8;
-        let panel_len = ks * kc_pad * NR;
-        let slots = groups * panels_per_group * NR;
         let packing = path.packing();
+        let nr = packing.nr();
+        let panels_per_group = n_per_group.div_ceil(nr);
+        let kc_pad = packing.kc_pad(kc);
+        let panel_len = ks * kc_pad * nr;
+        let slots = groups * panels_per_group * nr;
         let mut panels = vec![0u8; groups * panels_per_group * panel_len];
         let mut wzp = vec![0u8; slots];
         let mut col_sums = Vec::new();
-        if packing == Packing::K4 {
+        if packing != Packing::K1 {
             col_sums = vec![0i32; slots];
         }
         for g in 0..groups {
             for p in 0..panels_per_group {
-                let slot0 = (g * panels_per_group + p) * NR;
+                let slot0 = (g * panels_per_group + p) * nr;
                 let panel = &mut panels[(g * panels_per_group + p) * panel_len..][..panel_len];
-                for n in 0..NR {
-                    let j = p * NR + n;
+                for n in 0..nr {
+                    let j = p * nr + n;
                     if j >= n_per_group {
                         continue;
                     }
@@ -75,24 +95,30 @@ impl PackedGemm {
                     let mut sum = 0i32;
                     for s in 0..ks {
                         for c in 0..kc_pad {
-                            let w = if c < kc {
-                                (i16::from(get(oc, s, c)) + 128) as u8
-                            } else if packing == Packing::K1 {
-                                zp
-                            } else {
-                                0
+                            let raw = (c < kc).then(|| get(oc, s, c));
+                            let w = match (packing, raw) {
+                                // X16 keeps the raw `qint8` bytes (the u8 shift is folded into
+                                // the zero-point terms); padding is 0 in every packing but K1.
+                                (Packing::X16, Some(w)) => w as u8,
+                                (_, Some(w)) => (i16::from(w) + 128) as u8,
+                                (Packing::K1, None) => zp,
+                                (_, None) => 0,
                             };
-                            if c < kc {
-                                sum += i32::from(w);
-                            }
+                            sum += match (packing, raw) {
+                                (Packing::X16, Some(w)) => i32::from(w),
+                                (_, Some(_)) => i32::from(w),
+                                (_, None) => 0,
+                            };
                             let at = match packing {
-                                Packing::K1 => (s * kc_pad + c) * NR + n,
-                                Packing::K4 => s * kc_pad * NR + (c / 4) * 4 * NR + n * 4 + c % 4,
+                                Packing::K1 => (s * kc_pad + c) * nr + n,
+                                Packing::K4 | Packing::X16 => {
+                                    s * kc_pad * nr + (c / 4) * 4 * nr + n * 4 + c % 4
+                                }
                             };
                             panel[at] = w;
                         }
                     }
-                    if packing == Packing::K4 {
+                    if packing != Packing::K1 {
                         col_sums[slot0 + n] = sum;
                     }
                 }
@@ -102,6 +128,7 @@ impl PackedGemm {
             path,
             groups,
             n_per_group,
+            nr,
             ks,
             kc,
             kc_pad,
@@ -113,6 +140,7 @@ impl PackedGemm {
             bias,
             prepared: None,
             init: Vec::new(),
+            tables: Memo::default(),
         }
     }
 
@@ -122,22 +150,29 @@ impl PackedGemm {
     }
 
     /// Accumulator start values for inputs with parameters `input`: the quantized bias
-    /// (omitted when `with_bias` is false) plus, on the dot path, the zero-point corrections
-    /// `K * az * wz - az * colsum` (wrapping).
+    /// (omitted when `with_bias` is false) plus the packing's zero-point corrections, in
+    /// wrapping arithmetic: `K * az * wz - az * colsum` for `K4` (shifted weights), and
+    /// `K * az * zw - az * colsum` for `X16` (raw weights, `zw` the `qint8` zero point).
     pub fn compute_init(&self, input: U8Quant, with_bias: bool) -> Vec<i32> {
         let k = (self.ks * self.kc) as i32;
         let az = i32::from(input.zero_point);
+        let nr = self.nr;
+        let packing = self.path.packing();
         let mut init = vec![0i32; self.wzp.len()];
         for g in 0..self.groups {
             for j in 0..self.n_per_group {
-                let slot = (g * self.panels_per_group + j / NR) * NR + j % NR;
+                let slot = (g * self.panels_per_group + j / nr) * nr + j % nr;
                 let oc = g * self.n_per_group + j;
                 let mut v = match (&self.bias, with_bias) {
                     (Some(b), true) => quantize_bias(b[oc], self.quant.channel(oc).0, input.scale),
                     _ => 0,
                 };
-                if !self.col_sums.is_empty() {
-                    let wz = i32::from(self.wzp[slot]);
+                let wz = match packing {
+                    Packing::K1 => 0,
+                    Packing::K4 => i32::from(self.wzp[slot]),
+                    Packing::X16 => i32::from(self.wzp[slot]) - 128,
+                };
+                if packing != Packing::K1 {
                     v = v
                         .wrapping_add(k.wrapping_mul(az).wrapping_mul(wz))
                         .wrapping_sub(az.wrapping_mul(self.col_sums[slot]));
@@ -157,6 +192,20 @@ impl PackedGemm {
         }
     }
 
+    /// `per_channel` (one value per output channel) laid out per slot, `fill` in the gaps.
+    #[cfg(target_arch = "x86_64")]
+    pub fn per_slot(&self, per_channel: &[f32], fill: f32) -> Vec<f32> {
+        let nr = self.nr;
+        let mut v = vec![fill; self.groups * self.panels_per_group * nr];
+        for g in 0..self.groups {
+            for j in 0..self.n_per_group {
+                v[(g * self.panels_per_group + j / nr) * nr + j % nr] =
+                    per_channel[g * self.n_per_group + j];
+            }
+        }
+        v
+    }
+
     fn check_path(&self, k: Kernels) -> Result<(), KernelError> {
         if k.path().packing() == self.path.packing() {
             Ok(())
@@ -169,11 +218,42 @@ impl PackedGemm {
     }
 }
 
+/// Byte offsets into an activation buffer with their maximum, computed once so that a kernel
+/// can bound all its reads without scanning them again (the values cannot change afterwards).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Offsets {
+    data: Vec<usize>,
+    max: usize,
+}
+
+impl Offsets {
+    /// Wraps `data`, computing its maximum (0 when empty).
+    pub fn new(data: Vec<usize>) -> Offsets {
+        let max = data.iter().copied().max().unwrap_or(0);
+        Offsets { data, max }
+    }
+
+    /// The largest offset (0 when there is none).
+    // Only the x86 kernels bound their reads this way.
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+    pub fn max(&self) -> usize {
+        self.max
+    }
+}
+
+impl std::ops::Deref for Offsets {
+    type Target = [usize];
+
+    fn deref(&self) -> &[usize] {
+        &self.data
+    }
+}
+
 /// Where the rows of a GEMM/convolution come from: `input` plus `ks` offsets per output row.
 pub(crate) struct Rows<'a> {
     pub input: &'a [u8],
     /// `rows * ks` offsets: row `m`, step `s` at `m * ks + s`.
-    pub offsets: &'a [usize],
+    pub offsets: &'a Offsets,
     pub rows: usize,
 }
 
@@ -229,6 +309,7 @@ fn accumulate(path: Path, args: &TileArgs) -> Acc {
         Path::NeonDot => crate::neon::gemm_dot::accumulate(args),
         #[cfg(not(target_arch = "aarch64"))]
         Path::Neon | Path::NeonDot => unreachable!("kernels exist only for available paths"),
+        Path::Avx2 | Path::Avx512Vnni => unreachable!("X16 weights run through the x86 driver"),
     }
 }
 
@@ -262,15 +343,38 @@ pub(crate) fn run_quantized(
 ) -> Result<(), KernelError> {
     pg.check_path(k)?;
     let n = pg.out_channels();
-    let scales = requant_scales(&pg.quant, n, input.scale, output.quant.scale)?;
-    let fresh;
-    let init = if pg.prepared == Some(input) {
-        &pg.init
-    } else {
-        fresh = pg.compute_init(input, true);
-        &fresh
-    };
+    let tables = pg.tables.get_or_try(&(input, output.quant.scale), || {
+        let scales = requant_scales(&pg.quant, n, input.scale, output.quant.scale)?;
+        Ok::<_, KernelError>(QuantTables {
+            init: if pg.prepared == Some(input) {
+                pg.init.clone()
+            } else {
+                pg.compute_init(input, true)
+            },
+            #[cfg(target_arch = "x86_64")]
+            slot_scales: pg.per_slot(&scales, 1.0),
+            scales,
+        })
+    })?;
+    let (init, scales) = (&tables.init, &tables.scales);
     let (min, max) = output.limits();
+    #[cfg(target_arch = "x86_64")]
+    if let Some(isa) = crate::x86::Isa::of(k.path()) {
+        crate::x86::gemm::run(
+            isa,
+            pg,
+            rows,
+            init,
+            crate::x86::gemm::Epilogue::Requant {
+                scales: &tables.slot_scales,
+                zero_point: output.quant.zero_point,
+                min,
+                max,
+                out,
+            },
+        );
+        return Ok(());
+    }
     for_each_tile(
         k,
         pg,
@@ -306,6 +410,26 @@ pub(crate) fn run_dynamic(
     // PyTorch: generate_requantization_scales(w_scales, input_scale, 1.0).
     let multipliers = requant_scales(&pg.quant, n, input.scale, 1.0)?;
     let init = pg.compute_init(input, false);
+    #[cfg(target_arch = "x86_64")]
+    if let Some(isa) = crate::x86::Isa::of(k.path()) {
+        let multipliers = pg.per_slot(&multipliers, 1.0);
+        let bias = match &pg.bias {
+            Some(b) => pg.per_slot(b, 0.0),
+            None => vec![0.0; multipliers.len()],
+        };
+        crate::x86::gemm::run(
+            isa,
+            pg,
+            rows,
+            &init,
+            crate::x86::gemm::Epilogue::Float {
+                multipliers: &multipliers,
+                bias: &bias,
+                out,
+            },
+        );
+        return Ok(());
+    }
     for_each_tile(
         k,
         pg,

@@ -1,0 +1,82 @@
+//! The `X16` GEMM/convolution driver: gives the input slack when the last row would read past
+//! it, computes row sums when a weight zero point is not 0, checks everything once in a
+//! [`Plan`] and runs the tiles of each group.
+
+pub(crate) use super::plan::Epilogue;
+use super::plan::{Plan, Shape};
+use super::Isa;
+use crate::gemm::{PackedGemm, Rows};
+
+/// Sums of each row's reduction bytes for group `g` (needed only when a weight zero point is
+/// not 0): `sum over steps s and c < kc of input[offset(m, s) + g * kc + c]`.
+fn row_sums(rows: &Rows, ks: usize, kc: usize, g: usize) -> Vec<i32> {
+    (0..rows.rows)
+        .map(|m| {
+            rows.offsets[m * ks..(m + 1) * ks]
+                .iter()
+                .map(|&o| {
+                    rows.input[o + g * kc..][..kc]
+                        .iter()
+                        .map(|&v| i32::from(v))
+                        .sum::<i32>()
+                })
+                .fold(0i32, i32::wrapping_add)
+        })
+        .collect()
+}
+
+/// Runs `pg` (packed `X16`) over `rows` with `isa`'s tiles, starting every channel at
+/// `init[slot]`.
+///
+/// Panics if the sizes are inconsistent (callers build them; a mismatch is a bug here).
+pub(crate) fn run(isa: Isa, pg: &PackedGemm, rows: &Rows, init: &[i32], mut epilogue: Epilogue) {
+    let slots = pg.groups * pg.panels_per_group * 16;
+    assert!(pg.nr == 16 && pg.wzp.len() >= slots);
+    if rows.rows == 0 || pg.out_channels() == 0 {
+        return;
+    }
+    // Every step reads `kc_pad` bytes (the padding multiplies zero weights): give the input
+    // slack when the last row would read past its end.
+    let reach = rows.offsets.max() + (pg.groups - 1) * pg.kc + pg.kc_pad;
+    let padded;
+    let input = if reach <= rows.input.len() {
+        rows.input
+    } else {
+        let mut v = Vec::with_capacity(reach);
+        v.extend_from_slice(rows.input);
+        v.resize(reach, 0);
+        padded = v;
+        &padded[..]
+    };
+    let zw: Vec<i32> = pg.wzp[..slots]
+        .iter()
+        .map(|&z| i32::from(z) - 128)
+        .collect();
+    let need_row_sums = zw.iter().any(|&z| z != 0);
+    let plan = Plan::new(
+        isa,
+        Shape {
+            input,
+            offsets: rows.offsets,
+            rows: rows.rows,
+            ks: pg.ks,
+            kc: pg.kc,
+            kc_pad: pg.kc_pad,
+            groups: pg.groups,
+            panels_per_group: pg.panels_per_group,
+            n_per_group: pg.n_per_group,
+            panels: &pg.panels,
+            init,
+            zw: &zw,
+        },
+    )
+    .expect("the X16 GEMM's sizes are consistent");
+    for g in 0..pg.groups {
+        let sums = if need_row_sums {
+            row_sums(rows, pg.ks, pg.kc, g)
+        } else {
+            Vec::new()
+        };
+        plan.run_group(g, &sums, &mut epilogue);
+    }
+}
