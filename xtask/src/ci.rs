@@ -3,8 +3,9 @@
 use std::path::Path;
 use std::process::{Command, ExitCode};
 
-/// The steps: formatting, lints, tests, docs, conformance (then the operator cases again on each
-/// forced x86 kernel path, so every ISA this CPU has is checked against PyTorch).
+/// The steps: formatting, lints, tests, docs, conformance (then the operator cases again with
+/// both engines' kernels forced onto their portable/scalar and AVX2 paths, so every x86 path this
+/// CPU has is checked against PyTorch).
 const STEPS: &[(&str, &[&str])] = &[
     ("format", &["fmt", "--all", "--", "--check"]),
     (
@@ -49,9 +50,11 @@ pub fn run(root: &Path) -> ExitCode {
             }
             "conformance-scalar" => {
                 cmd.env("QKERNELS_X86_ISA", "scalar");
+                cmd.env("QKERNELS_ARM_PATH", "portable");
             }
             "conformance-avx2" => {
                 cmd.env("QKERNELS_X86_ISA", "avx2");
+                cmd.env("QKERNELS_ARM_PATH", "avx2");
             }
             _ => {}
         }
