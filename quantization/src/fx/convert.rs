@@ -20,11 +20,14 @@ use super::prepare::{Mode, NodePlan, PreparedInfo};
 use super::runtime::Attr;
 use crate::dynamic::DynamicMapping;
 use crate::eager::{FromFloatCtx, ObserverModule, QuantMapping};
+use crate::qat::FakeQuantizeModule;
 use crate::{DType, ZeroPoints};
 
 struct Converter<'a> {
     gm: &'a GraphModule,
     info: &'a PreparedInfo,
+    /// The module swap table (the QAT convert mapping for a QAT-prepared graph).
+    smap: QuantMapping,
     graph: Graph,
     attrs: Vec<(String, Attr)>,
     swaps: Vec<(String, Box<dyn Module>)>,
@@ -375,8 +378,7 @@ impl Converter<'_> {
         let node = self.graph.node(id).clone();
         let path = node.target_name().unwrap_or_default().to_string();
         let m = self.ctx_module(id)?;
-        let smap = QuantMapping::default_static();
-        let entry = smap.get(m).ok_or_else(|| {
+        let entry = self.smap.get(m).ok_or_else(|| {
             err(
                 &node.name,
                 format!("{} has no quantized module", m.type_name()),
@@ -531,16 +533,90 @@ pub(crate) fn convert_graph(gm: &mut GraphModule) -> Result<()> {
             )))
         }
     };
-    if info.is_qat {
-        return Err(FxError::Unsupported {
-            node: String::new(),
-            reason: "converting a QAT-prepared model is not supported yet".into(),
-        });
+    if !info.is_qat {
+        return convert_observed(gm, info, QuantMapping::default_static());
     }
+    let originals = freeze_fake_quants(gm, &info)?;
+    match convert_observed(gm, info, crate::qat::convert_mapping()) {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            for (path, m) in originals {
+                let _ = gm.replace_submodule(&path, m);
+            }
+            Err(e)
+        }
+    }
+}
+
+/// QAT: every fake quant of the graph is replaced by an observer standing for it (its trained
+/// `calculate_qparams`), and every QAT module's weight fake quant sees the final (folded)
+/// weight once more, as PyTorch's quantized `from_float` does. Returns the fake quants by
+/// path; nothing but that last weight observation changes on error.
+fn freeze_fake_quants(
+    gm: &mut GraphModule,
+    info: &PreparedInfo,
+) -> Result<Vec<(String, Box<dyn Module>)>> {
+    let mut module_paths: Vec<String> = Vec::new();
+    for (id, p) in &info.plans {
+        if p.mode == Mode::Static && p.kind == Kind::Module {
+            if let Some(t) = gm.graph.get(*id).and_then(|n| n.target_name()) {
+                module_paths.push(t.to_string());
+            }
+        }
+    }
+    module_paths.sort();
+    module_paths.dedup();
+    for path in &module_paths {
+        let m = gm
+            .get_submodule_mut(path)
+            .map_err(|e| FxError::State(e.to_string()))?;
+        crate::qat::observe_final_weight(m)
+            .map_err(|e| err(path, format!("observing the final weight: {e}")))?;
+    }
+    let mut frozen: Vec<(String, ObserverModule)> = Vec::new();
+    for &o in info.observers.keys() {
+        let Some(path) = gm.graph.get(o).and_then(|n| n.target_name()) else {
+            continue;
+        };
+        if frozen.iter().any(|(p, _)| p == path) {
+            continue;
+        }
+        let Ok(m) = gm.get_submodule(path) else {
+            continue;
+        };
+        let Some(fq) = m.downcast_ref::<FakeQuantizeModule>() else {
+            continue;
+        };
+        let q = fq
+            .qconfig()
+            .cloned()
+            .ok_or_else(|| FxError::State(format!("fake quant '{path}' has no qconfig")))?;
+        let obs = crate::qat::frozen(path, fq, &q).map_err(|e| err(path, e.to_string()))?;
+        frozen.push((path.to_string(), obs));
+    }
+    let mut originals = Vec::new();
+    for (path, obs) in frozen {
+        match gm.replace_submodule(&path, Box::new(obs)) {
+            Ok(old) => originals.push((path, old)),
+            Err(e) => {
+                for (p, m) in originals {
+                    let _ = gm.replace_submodule(&p, m);
+                }
+                return Err(FxError::State(e.to_string()));
+            }
+        }
+    }
+    Ok(originals)
+}
+
+/// The conversion of a graph whose observers are `ObserverModule`s, modules swapped through
+/// `smap`; nothing changes on error.
+fn convert_observed(gm: &mut GraphModule, info: PreparedInfo, smap: QuantMapping) -> Result<()> {
     nn_quantized::register_quant_ops();
     let mut c = Converter {
         gm: &*gm,
         info: &info,
+        smap,
         graph: gm.graph.clone(),
         attrs: Vec::new(),
         swaps: Vec::new(),

@@ -9,7 +9,7 @@
 //! | `torch.fx.GraphModule` | [`GraphModule`] |
 //! | `torch.fx.symbolic_trace`, `Tracer(is_leaf_module=...)` | [`symbolic_trace`], [`trace`] with [`TraceOptions`] |
 //! | `QConfigMapping`, `qconfig_dict`, `get_default_qconfig_mapping`, `get_default_qat_qconfig_mapping` | [`QConfigMapping`], [`QConfigDict`], [`get_default_qconfig_mapping`], [`get_default_qat_qconfig_mapping`] |
-//! | `fuse_fx`, `prepare_fx`, `convert_fx` | [`fuse_fx`], [`prepare_fx`] ([`prepare_fx_with`] for leaf modules), [`convert_fx`] |
+//! | `fuse_fx`, `prepare_fx`, `prepare_qat_fx`, `convert_fx` | [`fuse_fx`], [`prepare_fx`] ([`prepare_fx_with`] for leaf modules), [`prepare_qat_fx`] ([`prepare_qat_fx_with`]), [`convert_fx`] |
 //! | `torch.ops.quantized.*` targets of converted graphs | [`Function`] |
 //!
 //! Tracing runs the forward once on example inputs with `nn`'s tracer hooks
@@ -66,6 +66,15 @@
 //! weight-only qconfigs (float activation) replace a linear / conv weight by its quantized
 //! value.
 //!
+//! Quantization-aware training: [`prepare_qat_fx`] traces and fuses the model in training
+//! mode (conv-bn(-relu) and linear-relu become the fused modules of `nn_intrinsic`), swaps
+//! modules for their QAT forms (`nn_qat`, `nn_intrinsic::qat`, through the default
+//! [`QatMapping`](crate::qat::QatMapping)) and inserts differentiable
+//! [`FakeQuantizeModule`](crate::qat::FakeQuantizeModule)s where [`prepare_fx`] inserts
+//! observers. The graph module trains with `nn`'s autograd and optimizers; [`convert_fx`]
+//! then converts it as a calibrated one, the QAT modules through the eager QAT convert
+//! constructors and the fake quants giving their parameters as observers do.
+//!
 //! Differences from PyTorch:
 //!
 //! - The forward is traced by running it on example inputs (also for [`fuse_fx`] and
@@ -76,7 +85,9 @@
 //! - Converted modules keep scales and zero points as plain attributes; `load_state_dict`
 //!   does not restore them ([`crate::save_quantized`] / [`crate::load_quantized`] do: they
 //!   are the graph module's quantized state, with its packed weights).
-//! - `prepare_qat_fx` is not provided yet (it needs the QAT modules).
+//! - [`prepare_qat_fx`] requires training mode (PyTorch documents it without checking).
+//!   Fixed-qparams operations get PyTorch's fixed-qparams fake quants; fake-quant state is
+//!   not part of the state dict.
 
 mod convert;
 mod error;
@@ -103,6 +114,8 @@ pub use qconfig_mapping::{
     get_default_qat_qconfig_mapping, get_default_qconfig_mapping, ObjectType, QConfigAny,
     QConfigDict, QConfigMapping,
 };
-pub use quantize_fx::{convert_fx, fuse_fx, prepare_fx, prepare_fx_with};
+pub use quantize_fx::{
+    convert_fx, fuse_fx, prepare_fx, prepare_fx_with, prepare_qat_fx, prepare_qat_fx_with,
+};
 pub use runtime::Attr;
 pub use tracer::{symbolic_trace, trace, LeafPredicate, TraceOptions, DEFAULT_LEAF_TYPES};

@@ -18,6 +18,7 @@ use crate::dynamic::DynamicMapping;
 use crate::eager::{ObserverModule, QuantMapping};
 use crate::fake_quantize::defaults as fq;
 use crate::observer::defaults as obs;
+use crate::qat::{FakeQuantizeModule, QatCtx, QatMapping};
 use crate::{DType, QConfig, QConfigEntry};
 
 /// How a node is quantized.
@@ -93,7 +94,7 @@ pub(crate) fn assign_qconfigs(
                 let Ok(m) = gm.get_submodule(path) else {
                     continue;
                 };
-                if m.is::<ObserverModule>() {
+                if m.is::<ObserverModule>() || m.is::<FakeQuantizeModule>() {
                     continue;
                 }
                 let parent = path.rsplit_once('.').map_or("", |(p, _)| p);
@@ -226,7 +227,7 @@ enum Observed {
 struct Inserter<'a> {
     graph: Graph,
     gm: &'a GraphModule,
-    modules: Vec<(String, ObserverModule)>,
+    modules: Vec<(String, Box<dyn Module>)>,
     observed: HashMap<NodeId, Observed>,
     info: PreparedInfo,
     next: usize,
@@ -238,21 +239,32 @@ impl Inserter<'_> {
         node: &str,
         entry: &QConfigEntry,
         q: &QConfig,
-    ) -> Result<ObserverModule> {
+    ) -> Result<Box<dyn Module>> {
         let built = entry.build().map_err(|source| FxError::Quant {
             node: node.to_string(),
             source,
         })?;
-        ObserverModule::new(built, Some(q.clone())).ok_or_else(|| FxError::QConfig {
+        let none = || FxError::QConfig {
             node: node.to_string(),
             reason: "the activation entry builds no observer (Identity); static quantization \
                      needs one"
                 .into(),
-        })
+        };
+        if !self.info.is_qat {
+            let m = ObserverModule::new(built, Some(q.clone())).ok_or_else(none)?;
+            return Ok(Box::new(m));
+        }
+        // QAT: a differentiable fake-quantize module (an observer entry is wrapped as is).
+        let m = match built {
+            crate::PostProcess::FakeQuantize(f) => FakeQuantizeModule::new(f),
+            crate::PostProcess::Observer(o) => FakeQuantizeModule::observer(o),
+            crate::PostProcess::Identity => return Err(none()),
+        };
+        Ok(Box::new(m.with_qconfig(q.clone())))
     }
 
     /// Inserts observer module `m` after `src` and returns its node.
-    fn insert_after(&mut self, src: NodeId, m: ObserverModule) -> Result<NodeId> {
+    fn insert_after(&mut self, src: NodeId, m: Box<dyn Module>) -> Result<NodeId> {
         let name = loop {
             let n = format!("activation_post_process_{}", self.next);
             self.next += 1;
@@ -279,7 +291,11 @@ impl Inserter<'_> {
         )?;
         let meta = self.graph.node(src).meta.clone();
         self.graph.node_mut(id).meta = meta;
-        self.graph.node_mut(id).meta.module_type = "ObserverModule".into();
+        self.graph.node_mut(id).meta.module_type = if self.info.is_qat {
+            "FakeQuantizeModule".into()
+        } else {
+            "ObserverModule".into()
+        };
         self.info.observers.insert(id, src);
         Ok(id)
     }
@@ -301,7 +317,7 @@ impl Inserter<'_> {
         Ok(o)
     }
 
-    fn fixed_observer(&mut self, node: NodeId, q: &QConfig) -> Result<ObserverModule> {
+    fn fixed_observer(&mut self, node: NodeId, q: &QConfig) -> Result<Box<dyn Module>> {
         let n = self.graph.node(node);
         let zero_to_one = patterns::fixed_range_zero_to_one(n, self.gm);
         let name = n.name.clone();
@@ -384,6 +400,61 @@ impl Inserter<'_> {
     }
 }
 
+/// PyTorch's `_qat_swap_modules` (default QAT module mappings): every module node with a
+/// static qconfig whose type has a QAT form becomes that QAT module, in place. Returns the
+/// replaced modules by path; nothing changes on error.
+fn swap_qat_modules(
+    gm: &mut GraphModule,
+    qconfigs: &HashMap<NodeId, QConfig>,
+) -> Result<Vec<(String, Box<dyn Module>)>> {
+    let qmap = QatMapping::default_qat();
+    let mut built: Vec<(String, Box<dyn Module>)> = Vec::new();
+    for n in gm.graph.nodes() {
+        let Some(q) = qconfigs.get(&n.id()) else {
+            continue;
+        };
+        if n.op != OpCode::CallModule || mode_of(q) != Mode::Static {
+            continue;
+        }
+        let path = n.target_name().unwrap_or_default();
+        if built.iter().any(|(p, _)| p == path) {
+            continue;
+        }
+        let Ok(m) = gm.get_submodule(path) else {
+            continue;
+        };
+        let Some(ctor) = qmap.get(m) else { continue };
+        let ctx = QatCtx {
+            path,
+            module: m,
+            qconfig: q,
+        };
+        let mut qat = ctor(&ctx).map_err(|e| FxError::QConfig {
+            node: n.name.clone(),
+            reason: e.to_string(),
+        })?;
+        qat.set_training_flag(gm.training);
+        built.push((path.to_string(), qat));
+    }
+    let mut originals = Vec::new();
+    for (path, qat) in built {
+        match gm.replace_submodule(&path, qat) {
+            Ok(old) => originals.push((path, old)),
+            Err(e) => {
+                restore_modules(gm, originals);
+                return Err(FxError::Graph(e.to_string()));
+            }
+        }
+    }
+    Ok(originals)
+}
+
+fn restore_modules(gm: &mut GraphModule, originals: Vec<(String, Box<dyn Module>)>) {
+    for (path, m) in originals.into_iter().rev() {
+        let _ = gm.replace_submodule(&path, m);
+    }
+}
+
 /// Inserts the observers into `gm` (`_prepare_fx` after fusion); nothing changes on error.
 pub(crate) fn prepare_graph(
     gm: &mut GraphModule,
@@ -396,9 +467,28 @@ pub(crate) fn prepare_graph(
             gm.stage
         )));
     }
-    let smap = QuantMapping::default_static();
     let qconfigs = assign_qconfigs(gm, mapping);
-    let mut plans = plan_nodes(gm, &qconfigs, &smap)?;
+    if !is_qat {
+        return observe_graph(gm, &qconfigs, &QuantMapping::default_static(), false);
+    }
+    let originals = swap_qat_modules(gm, &qconfigs)?;
+    match observe_graph(gm, &qconfigs, &crate::qat::convert_mapping(), true) {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            restore_modules(gm, originals);
+            Err(e)
+        }
+    }
+}
+
+/// Plans the nodes and inserts the observers (fake quants for QAT); nothing changes on error.
+fn observe_graph(
+    gm: &mut GraphModule,
+    qconfigs: &HashMap<NodeId, QConfig>,
+    smap: &QuantMapping,
+    is_qat: bool,
+) -> Result<()> {
+    let mut plans = plan_nodes(gm, qconfigs, smap)?;
     let absorbed = fuse_relus(gm, &mut plans);
     let mut ins = Inserter {
         graph: gm.graph.clone(),
@@ -437,7 +527,7 @@ pub(crate) fn prepare_graph(
     std::mem::swap(&mut staged.attrs, &mut gm.attrs);
     for (name, mut m) in modules {
         m.set_training_flag(staged.training);
-        staged.add_submodule(&name, Box::new(m))?;
+        staged.add_submodule(&name, m)?;
     }
     staged.prepared = Some(info);
     *gm = staged;

@@ -1,5 +1,5 @@
 //! The entry points (`torch.ao.quantization.quantize_fx`): [`fuse_fx`], [`prepare_fx`],
-//! [`convert_fx`]. Each takes the model by value and returns a [`GraphModule`], or hands
+//! [`prepare_qat_fx`], [`convert_fx`]. Each takes the model by value and returns a [`GraphModule`], or hands
 //! the model back unchanged with the error ([`Rejected`]).
 
 use std::any::Any;
@@ -166,10 +166,56 @@ pub fn prepare_fx_with<M: Module>(
     )
 }
 
+/// `prepare_qat_fx(model, qconfig_mapping, example_inputs)`: as [`prepare_fx`] for
+/// quantization-aware training. The model must be in training mode (PyTorch documents it;
+/// here an eval-mode model is an [`FxError::State`]). Chains are fused in their training form
+/// (conv-bn(-relu) keeps the batch norm, as `nn_intrinsic`'s fused modules), every statically
+/// quantized module with a QAT form is swapped for it (the default [`QatMapping`](crate::qat::QatMapping):
+/// `nn_qat::Linear`, `Conv2d`, `nn_intrinsic::qat::ConvBnReLU2d`, `LinearReLU` ...), and
+/// differentiable [`FakeQuantizeModule`](crate::qat::FakeQuantizeModule)s stand where
+/// `prepare_fx` puts observers (built from the qconfig's activation entries, fake quants with
+/// [`get_default_qat_qconfig_mapping`](super::get_default_qat_qconfig_mapping)). Train the
+/// result with `nn`'s autograd and optimizers, then [`convert_fx`].
+pub fn prepare_qat_fx<M: Module>(
+    model: M,
+    qconfig_mapping: &QConfigMapping,
+    example_inputs: &[Value],
+) -> Out<M> {
+    prepare_qat_fx_with(model, qconfig_mapping, example_inputs, &TraceOptions::new())
+}
+
+/// [`prepare_qat_fx`] with tracing options (leaf modules).
+pub fn prepare_qat_fx_with<M: Module>(
+    model: M,
+    qconfig_mapping: &QConfigMapping,
+    example_inputs: &[Value],
+    options: &TraceOptions,
+) -> Out<M> {
+    if !model.is_training() {
+        let e = FxError::State(
+            "prepare_qat_fx needs a model in training mode; call train(true) first".into(),
+        );
+        return Err(Rejected::new(e, model));
+    }
+    prepare(
+        model,
+        qconfig_mapping,
+        example_inputs,
+        options,
+        true,
+        "prepare_qat_fx",
+    )
+}
+
 /// `convert_fx(prepared)`: swaps observed modules for quantized ones, functionals for
 /// quantized operators, observers for `quantize_per_tensor` at the borders of quantized
 /// sections, and inserts `dequantize` where quantized values reach float code. The result is
 /// what PyTorch's `convert_fx` lowers to for the fbgemm / qnnpack backends.
+///
+/// A model from [`prepare_qat_fx`]: the QAT modules are converted through the eager QAT
+/// convert constructors ([`convert_mapping`](crate::qat::convert_mapping): weights quantized
+/// with their trained weight fake quant, batch norms folded), and each fake quant gives its
+/// `calculate_qparams` as an observer would.
 pub fn convert_fx(model: GraphModule) -> Out<GraphModule> {
     let mut model = model;
     match convert_graph(&mut model) {

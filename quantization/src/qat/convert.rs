@@ -13,7 +13,11 @@ use crate::eager::{convert, ConvertReport, EagerError, ObserverModule, Prepared,
 use crate::{PostProcess, QConfig};
 
 /// The eager-form activation observer standing for a trained fake quant.
-fn frozen(path: &str, app: &FakeQuantizeModule, q: &QConfig) -> Result<ObserverModule, EagerError> {
+pub(crate) fn frozen(
+    path: &str,
+    app: &FakeQuantizeModule,
+    q: &QConfig,
+) -> Result<ObserverModule, EagerError> {
     let stand_in = FrozenQParams::of(app.type_name(), app.observer_ref(), app.calculate_qparams());
     ObserverModule::new(PostProcess::Observer(Box::new(stand_in)), Some(q.clone())).ok_or_else(
         || EagerError::Convert {

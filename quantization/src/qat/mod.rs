@@ -32,7 +32,9 @@ mod quantize;
 mod switches;
 
 pub use convert::convert_qat;
+pub(crate) use convert::frozen;
 pub use fake_quant_module::FakeQuantizeModule;
+pub(crate) use from_qat::observe_final_weight;
 pub use from_qat::{
     convert_mapping, qat_conv1d, qat_conv2d, qat_conv3d, qat_conv_bn1d, qat_conv_bn2d,
     qat_conv_bn3d, qat_conv_bn_relu1d, qat_conv_bn_relu2d, qat_conv_bn_relu3d, qat_conv_relu1d,
