@@ -4,7 +4,7 @@
 use nn::prelude::*;
 use nn::{
     AdaptiveAvgPool2d, BatchNorm2d, Conv2d, ConvConfig, DeQuantStub, FloatFunctional, Linear,
-    MaxPool2d, QuantStub, ReLU, StateDict, StateTensor,
+    MaxPool2d, QuantStub, ReLU,
 };
 use qtensor::Engine;
 use quantization::eager::{
@@ -13,7 +13,8 @@ use quantization::eager::{
 use quantization::{get_default_qconfig, Backend, ZeroPoints};
 
 use crate::conformance::check::{Checker, Verdict};
-use crate::conformance::fixture::{Case, Tensor as FTensor};
+use crate::conformance::fixture::Case;
+use crate::conformance::kinds::model_io::{float, load_state_dict, out_values};
 use crate::conformance::kinds::UNSUPPORTED;
 
 /// FORMAT.md's `SmallCNN(c, classes)`, children named as PyTorch's state dict.
@@ -70,43 +71,6 @@ impl nn::Forward for SmallCnn {
         let x = self.fc2.forward(x)?;
         self.dequant.forward(x)
     }
-}
-
-/// The fixture's state dict, loaded strictly (every key on both sides, same shapes).
-fn load_state_dict(model: &mut SmallCnn, case: &Case) -> Result<(), String> {
-    let entries = case
-        .inputs
-        .get("state_dict")
-        .and_then(|v| v.as_object())
-        .ok_or("missing state_dict")?;
-    let mut sd = StateDict::new();
-    for (name, v) in entries {
-        let t: FTensor = serde_json::from_value(v.clone()).map_err(|e| format!("{name}: {e}"))?;
-        let value = if t.dtype == "i64" {
-            let ints = t.data.iter().map(|&v| v as i64).collect();
-            StateTensor::I64(
-                ndarray::ArrayD::from_shape_vec(t.shape.clone(), ints)
-                    .map_err(|e| format!("{name}: {e}"))?,
-            )
-        } else {
-            StateTensor::F32(t.to_f32()?)
-        };
-        sd.insert(name.clone(), value);
-    }
-    model
-        .load_state_dict(&sd, true)
-        .map_err(|e| e.to_string())?;
-    Ok(())
-}
-
-fn float(t: &FTensor) -> Result<Value, String> {
-    Ok(Value::Float(nn::Tensor::new(t.to_f32()?)))
-}
-
-fn out_values(v: Value) -> Result<Vec<f32>, String> {
-    v.as_float()
-        .map(nn::Tensor::to_vec)
-        .ok_or_else(|| format!("the model returned {}, expected a float tensor", v.kind()))
 }
 
 /// Runs one `e2e_eager_ptq` case.

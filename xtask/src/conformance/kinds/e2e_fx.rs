@@ -6,14 +6,15 @@
 
 use nn::functional as F;
 use nn::prelude::*;
-use nn::{BatchNorm2d, Conv2d, ConvConfig, Linear, StateDict, StateTensor};
+use nn::{BatchNorm2d, Conv2d, ConvConfig, Linear};
 use qtensor::Engine;
 use quantization::eager::ObserverModule;
 use quantization::fx::{convert_fx, get_default_qconfig_mapping, prepare_fx, GraphModule};
 use quantization::Backend;
 
 use crate::conformance::check::{Checker, Verdict};
-use crate::conformance::fixture::{Case, Tensor as FTensor};
+use crate::conformance::fixture::Case;
+use crate::conformance::kinds::model_io::{float, load_state_dict, out_values};
 use crate::conformance::kinds::UNSUPPORTED;
 
 /// FORMAT.md's `SmallCNNFunctional(c, classes)`, children named as PyTorch's state dict.
@@ -54,42 +55,6 @@ impl nn::Forward for SmallCnnFunctional {
         let x = F::relu(&self.fc1.forward(Value::Float(x))?.into_float(name)?);
         self.fc2.forward(Value::Float(x))
     }
-}
-
-fn load_state_dict(model: &mut dyn Module, case: &Case) -> Result<(), String> {
-    let entries = case
-        .inputs
-        .get("state_dict")
-        .and_then(|v| v.as_object())
-        .ok_or("missing state_dict")?;
-    let mut sd = StateDict::new();
-    for (name, v) in entries {
-        let t: FTensor = serde_json::from_value(v.clone()).map_err(|e| format!("{name}: {e}"))?;
-        let value = if t.dtype == "i64" {
-            let ints = t.data.iter().map(|&v| v as i64).collect();
-            StateTensor::I64(
-                ndarray::ArrayD::from_shape_vec(t.shape.clone(), ints)
-                    .map_err(|e| format!("{name}: {e}"))?,
-            )
-        } else {
-            StateTensor::F32(t.to_f32()?)
-        };
-        sd.insert(name.clone(), value);
-    }
-    model
-        .load_state_dict(&sd, true)
-        .map_err(|e| e.to_string())?;
-    Ok(())
-}
-
-fn float(t: &FTensor) -> Result<Value, String> {
-    Ok(Value::Float(nn::Tensor::new(t.to_f32()?)))
-}
-
-fn out_values(v: Value) -> Result<Vec<f32>, String> {
-    v.as_float()
-        .map(nn::Tensor::to_vec)
-        .ok_or_else(|| format!("the model returned {}, expected a float tensor", v.kind()))
 }
 
 /// `(opcode, target)` per node; get_attr targets are names the pass picks, so only the

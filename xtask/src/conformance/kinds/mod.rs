@@ -9,6 +9,7 @@ mod e2e_fx;
 mod fake_quant;
 mod fake_quantize;
 mod fusion;
+mod model_io;
 mod observers;
 mod ops;
 mod qat;
