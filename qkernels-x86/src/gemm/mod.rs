@@ -230,8 +230,7 @@ unsafe fn gemm(isa: Isa, a: &dyn ASource, w: &PackedWeight, ep: &Epilogue, out: 
     let row_blocks = m.div_ceil(mb);
     let work = (m as u128) * (n as u128) * (kp as u128);
     let shared = SharedOut(out);
-    threads::run(|nt| {
-        let nt = if work < (1 << 21) { 1 } else { nt };
+    let body = |nt: usize| {
         // Enough tasks to balance the threads, but panels stay in large chunks.
         let want = (4 * nt).max(1);
         let chunks = if row_blocks >= want {
@@ -258,7 +257,14 @@ unsafe fn gemm(isa: Isa, a: &dyn ASource, w: &PackedWeight, ep: &Epilogue, out: 
         } else {
             (0..tasks).into_par_iter().for_each(task);
         }
-    });
+    };
+    // Small products stay on the calling thread: handing them to the pool costs more than
+    // the work (results do not depend on the thread count either way).
+    if work < (1 << 21) {
+        body(1);
+    } else {
+        threads::run(body);
+    }
 }
 
 /// Runs the GEMM into a freshly allocated row-major `rows x n` output
