@@ -35,10 +35,17 @@ pub use upsample::{interpolate, UpsampleMode, UpsampleSize};
 use crate::error::Result;
 use crate::tensor::Tensor;
 
-/// `F.conv1d`: input `(N, C, L)`, weight `(O, C / groups, k)`.
-pub fn conv1d(x: &Tensor, w: &Tensor, b: Option<&Tensor>, opts: &ConvOptions) -> Result<Tensor> {
+/// Traces a convolution of `rank` spatial dimensions under PyTorch's functional name, then runs it.
+fn traced_conv(
+    name: &'static str,
+    rank: usize,
+    x: &Tensor,
+    w: &Tensor,
+    b: Option<&Tensor>,
+    opts: &ConvOptions,
+) -> Result<Tensor> {
     crate::trace::function(
-        "torch.nn.functional.conv1d",
+        name,
         &[Some(x), Some(w), b],
         || {
             vec![
@@ -48,42 +55,23 @@ pub fn conv1d(x: &Tensor, w: &Tensor, b: Option<&Tensor>, opts: &ConvOptions) ->
                 ("groups", opts.groups.into()),
             ]
         },
-        || conv(x, w, b, 1, opts),
+        || conv(x, w, b, rank, opts),
     )
+}
+
+/// `F.conv1d`: input `(N, C, L)`, weight `(O, C / groups, k)`.
+pub fn conv1d(x: &Tensor, w: &Tensor, b: Option<&Tensor>, opts: &ConvOptions) -> Result<Tensor> {
+    traced_conv("torch.nn.functional.conv1d", 1, x, w, b, opts)
 }
 
 /// `F.conv2d`: input `(N, C, H, W)`, weight `(O, C / groups, kh, kw)`.
 pub fn conv2d(x: &Tensor, w: &Tensor, b: Option<&Tensor>, opts: &ConvOptions) -> Result<Tensor> {
-    crate::trace::function(
-        "torch.nn.functional.conv2d",
-        &[Some(x), Some(w), b],
-        || {
-            vec![
-                ("stride", opts.stride.as_slice().into()),
-                ("padding", opts.padding.as_slice().into()),
-                ("dilation", opts.dilation.as_slice().into()),
-                ("groups", opts.groups.into()),
-            ]
-        },
-        || conv(x, w, b, 2, opts),
-    )
+    traced_conv("torch.nn.functional.conv2d", 2, x, w, b, opts)
 }
 
 /// `F.conv3d`: input `(N, C, D, H, W)`, weight `(O, C / groups, kd, kh, kw)`.
 pub fn conv3d(x: &Tensor, w: &Tensor, b: Option<&Tensor>, opts: &ConvOptions) -> Result<Tensor> {
-    crate::trace::function(
-        "torch.nn.functional.conv3d",
-        &[Some(x), Some(w), b],
-        || {
-            vec![
-                ("stride", opts.stride.as_slice().into()),
-                ("padding", opts.padding.as_slice().into()),
-                ("dilation", opts.dilation.as_slice().into()),
-                ("groups", opts.groups.into()),
-            ]
-        },
-        || conv(x, w, b, 3, opts),
-    )
+    traced_conv("torch.nn.functional.conv3d", 3, x, w, b, opts)
 }
 
 /// `F.conv_transpose2d`: input `(N, C, H, W)`, weight `(C, O / groups, kh, kw)`.
