@@ -34,8 +34,9 @@ pub fn vnni_peak_gops(seconds: f64) -> Option<f64> {
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
 unsafe fn vpdpbusd_loop(iterations: u64) -> i32 {
     use std::arch::x86_64::*;
-    let a = _mm512_set1_epi8(3);
-    let b = _mm512_set1_epi8(-2);
+    // Opaque operands: with constants the compiler folds the whole loop away.
+    let a = _mm512_set1_epi8(std::hint::black_box(3));
+    let b = _mm512_set1_epi8(std::hint::black_box(-2));
     let mut acc = [_mm512_setzero_si512(); CHAINS];
     for _ in 0..iterations {
         for r in acc.iter_mut() {
