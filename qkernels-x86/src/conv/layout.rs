@@ -2,22 +2,16 @@
 //! 8 x 8 byte blocks with a register (SWAR) transpose.
 
 use crate::threads;
-use rayon::prelude::*;
 
 /// Runs `f` on every `(index, chunk)` of `out`, in parallel when worthwhile.
-fn for_chunks(out: &mut [u8], chunk: usize, f: impl Fn(usize, &mut [u8]) + Sync + Send) {
-    if out.is_empty() || chunk == 0 {
-        return;
+fn for_chunks(out: &mut [u8], chunk: usize, f: impl Fn(usize, &mut [u8]) + Sync) {
+    if out.len() < (1 << 16) {
+        out.chunks_mut(chunk.max(1))
+            .enumerate()
+            .for_each(|(i, c)| f(i, c));
+    } else {
+        threads::for_each_chunk_mut(out, chunk, f);
     }
-    threads::run(|nt| {
-        if nt <= 1 || out.len() < (1 << 16) {
-            out.chunks_mut(chunk).enumerate().for_each(|(i, c)| f(i, c));
-        } else {
-            out.par_chunks_mut(chunk)
-                .enumerate()
-                .for_each(|(i, c)| f(i, c));
-        }
-    });
 }
 
 /// Transposes an 8 x 8 byte matrix held as 8 little-endian rows.

@@ -25,7 +25,6 @@ use crate::output::{EpView, Epilogue};
 use crate::threads;
 pub use pack::PackedWeight;
 use pack::NR;
-use rayon::prelude::*;
 
 /// K block (bytes of K per pass over a panel slice); a multiple of 4.
 pub(crate) const KC: usize = 2048;
@@ -229,41 +228,39 @@ unsafe fn gemm(isa: Isa, a: &dyn ASource, w: &PackedWeight, ep: &Epilogue, out: 
     let mb = (mb_target / kern.mr).max(1) * kern.mr;
     let row_blocks = m.div_ceil(mb);
     let work = (m as u128) * (n as u128) * (kp as u128);
-    let shared = SharedOut(out);
-    let body = |nt: usize| {
-        // Enough tasks to balance the threads, but panels stay in large chunks.
-        let want = (4 * nt).max(1);
-        let chunks = if row_blocks >= want {
-            1
-        } else {
-            want.div_ceil(row_blocks).min(panels)
-        };
-        let per_chunk = panels.div_ceil(chunks);
-        let chunks = panels.div_ceil(per_chunk);
-        let tasks = row_blocks * chunks;
-        let task = |t: usize| {
-            let (rb, ch) = (t / chunks, t % chunks);
-            let r0 = rb * mb;
-            let rows = mb.min(m - r0);
-            let p0 = ch * per_chunk;
-            let p1 = (p0 + per_chunk).min(panels);
-            let out = shared;
-            // SAFETY: forwarded from this function's contract; tasks cover
-            // disjoint (row block, panel range) rectangles.
-            unsafe { run_task(kern, a, w, ep, out.0, elem, r0, rows, p0..p1) };
-        };
-        if nt <= 1 || tasks <= 1 {
-            (0..tasks).for_each(task);
-        } else {
-            (0..tasks).into_par_iter().for_each(task);
-        }
-    };
-    // Small products stay on the calling thread: handing them to the pool costs more than
-    // the work (results do not depend on the thread count either way).
-    if work < (1 << 21) {
-        body(1);
+    // Small products stay on the calling thread: handing them out costs more than the work
+    // (results do not depend on the thread count either way).
+    let nt = if work < (1 << 21) {
+        1
     } else {
-        threads::run(body);
+        threads::num_threads()
+    };
+    // Enough tasks to balance the threads, but panels stay in large chunks.
+    let want = 4 * nt;
+    let chunks = if nt == 1 || row_blocks >= want {
+        1
+    } else {
+        want.div_ceil(row_blocks).min(panels)
+    };
+    let per_chunk = panels.div_ceil(chunks);
+    let chunks = panels.div_ceil(per_chunk);
+    let tasks = row_blocks * chunks;
+    let shared = SharedOut(out);
+    let task = |t: usize| {
+        let (rb, ch) = (t / chunks, t % chunks);
+        let r0 = rb * mb;
+        let rows = mb.min(m - r0);
+        let p0 = ch * per_chunk;
+        let p1 = (p0 + per_chunk).min(panels);
+        let out = shared;
+        // SAFETY: forwarded from this function's contract; tasks cover
+        // disjoint (row block, panel range) rectangles.
+        unsafe { run_task(kern, a, w, ep, out.0, elem, r0, rows, p0..p1) };
+    };
+    if nt == 1 {
+        (0..tasks).for_each(task);
+    } else {
+        threads::parallel_for(tasks, &task);
     }
 }
 

@@ -8,7 +8,6 @@ use crate::gemm::{epilogue_fn, Out, Tile, MR_MAX, TILE_LD};
 use crate::isa::Isa;
 use crate::output::Epilogue;
 use crate::threads;
-use rayon::prelude::*;
 
 /// A padded channels-last input `[N, Dp, Hp, Wp, cp]`.
 pub(crate) struct PaddedInput<'a> {
@@ -150,11 +149,9 @@ pub(crate) fn run(
             x0 += np;
         }
     };
-    threads::run(|nt| {
-        if nt <= 1 || work < (1 << 18) {
-            out.chunks_mut(row_len).enumerate().for_each(row);
-        } else {
-            out.par_chunks_mut(row_len).enumerate().for_each(row);
-        }
-    });
+    if work < (1 << 18) {
+        out.chunks_mut(row_len).enumerate().for_each(row);
+    } else {
+        threads::for_each_chunk_mut(out, row_len, |i, c| row((i, c)));
+    }
 }

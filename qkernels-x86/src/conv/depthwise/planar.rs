@@ -8,7 +8,6 @@ use crate::gemm::{epilogue_fn, Out, Tile, MR_MAX, TILE_LD};
 use crate::isa::Isa;
 use crate::output::Epilogue;
 use crate::threads;
-use rayon::prelude::*;
 
 type PlaneTileFn = unsafe fn(&[u8], usize, usize, usize, usize, usize, &[usize], &[i32], &mut Tile);
 
@@ -177,11 +176,9 @@ pub(crate) fn run_planar(
         }
     };
     let work = out.len() * w.taps;
-    threads::run(|nt| {
-        if nt <= 1 || work < (1 << 18) {
-            out.chunks_mut(out_plane).enumerate().for_each(task);
-        } else {
-            out.par_chunks_mut(out_plane).enumerate().for_each(task);
-        }
-    });
+    if work < (1 << 18) {
+        out.chunks_mut(out_plane).enumerate().for_each(task);
+    } else {
+        threads::for_each_chunk_mut(out, out_plane, |i, c| task((i, c)));
+    }
 }
