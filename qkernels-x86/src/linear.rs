@@ -4,8 +4,8 @@ use crate::error::{KernelError, Result};
 use crate::gemm::{self, check_isa, DenseA, PackedWeight};
 use crate::isa::{active_isa, Isa};
 use crate::output::{Activation, Epilogue, FloatPipeline, OutputPipeline};
-use crate::quant::{choose_qparams, find_min_max, validate_zero_point, QParams};
-use crate::quantize;
+use crate::quant::{choose_qparams, finite_min_max, validate_zero_point, QParams};
+use crate::quantize::{self, QuantizingA};
 
 /// A row-major quantized (quint8) matrix `[rows, cols]`.
 #[derive(Debug, Clone, Copy)]
@@ -176,14 +176,17 @@ pub fn quantize_dynamic_with_isa(
     reduce_range: bool,
 ) -> Result<(Vec<u8>, QParams)> {
     check_isa(isa)?;
-    if x.iter().any(|v| !v.is_finite()) {
-        return Err(KernelError::NonFinite("dynamic activation"));
-    }
-    let (lo, hi) = find_min_max(x);
-    let qp = choose_qparams(lo, hi, 0, 255, reduce_range)?;
+    let qp = dynamic_qparams(x, reduce_range)?;
     let mut q = vec![0u8; x.len()];
     quantize::quantize_u8(isa, x, &mut q, qp.scale as f32, qp.zero_point);
     Ok((q, qp))
+}
+
+/// fbgemm's dynamic activation qparams: `ChooseQuantizationParams(min, max, 0, 255,
+/// reduce_range)` over all of `x` (NaN or infinite values are an error).
+fn dynamic_qparams(x: &[f32], reduce_range: bool) -> Result<QParams> {
+    let (lo, hi) = finite_min_max(x).ok_or(KernelError::NonFinite("dynamic activation"))?;
+    choose_qparams(lo, hi, 0, 255, reduce_range)
 }
 
 /// PyTorch's `quantized::linear_dynamic` (fbgemm, int8 weight): f32 `[rows, K]`
@@ -218,8 +221,18 @@ pub fn dynamic_linear_with_isa(
             got: x.len(),
         });
     }
-    let (q, qp) = quantize_dynamic_with_isa(isa, x, options.reduce_range)?;
+    let qp = dynamic_qparams(x, options.reduce_range)?;
     let pipeline =
         FloatPipeline::dequantize(qp.scale as f32, w.quant(), bias, options.relu, w.n())?;
-    gemm_u8s8_f32_with_isa(isa, &q, rows, qp.zero_point, w, &pipeline)
+    pipeline.validate(w.n())?;
+    let ep = Epilogue::float(qp.zero_point, w.col_offsets(), w.zero_points(), &pipeline);
+    let src = QuantizingA {
+        x,
+        rows,
+        k: w.k(),
+        scale: qp.scale as f32,
+        zero_point: qp.zero_point,
+        isa,
+    };
+    Ok(gemm::gemm_to_vec(isa, &src, w, &ep))
 }

@@ -69,6 +69,71 @@ fn dynamic_linear_is_identical_on_every_isa() {
 }
 
 #[test]
+fn dynamic_linear_equals_quantize_then_gemm_for_any_thread_count() {
+    // The fused path quantizes rows while packing them; the composition quantizes all of `x`
+    // first. Both must agree bit for bit, across row blocks, panel splits and threads.
+    let mut rng = Rng::new(23);
+    let before = num_threads();
+    for &(m, k, n) in &[
+        (1usize, 4096usize, 300usize),
+        (200, 300, 130),
+        (37, 2100, 70),
+    ] {
+        let x = rng.f32s(m * k, -3.0, 1.5);
+        let w = rng.i8s(n * k);
+        let quant = WeightQuant::PerTensor {
+            scale: 0.004,
+            zero_point: 3,
+        };
+        let pw = PackedWeight::pack(&w, n, k, quant).unwrap();
+        let bias = rng.f32s(n, -1.0, 1.0);
+        for reduce_range in [false, true] {
+            let (q, qp) = quantize_dynamic(&x, reduce_range).unwrap();
+            let pipeline =
+                FloatPipeline::dequantize(qp.scale as f32, pw.quant(), Some(&bias), false, n)
+                    .unwrap();
+            let want = gemm_u8s8_f32(&q, m, qp.zero_point, &pw, &pipeline).unwrap();
+            for threads in [1, 2, 3] {
+                set_num_threads(threads).unwrap();
+                let opts = DynamicOptions {
+                    reduce_range,
+                    relu: false,
+                };
+                let got = dynamic_linear(&x, m, &pw, Some(&bias), opts).unwrap();
+                let same = got
+                    .iter()
+                    .zip(&want)
+                    .all(|(a, b)| a.to_bits() == b.to_bits());
+                assert!(same, "m={m} k={k} n={n} threads={threads}");
+            }
+        }
+    }
+    set_num_threads(before).unwrap();
+}
+
+#[test]
+fn non_finite_activations_are_errors_wherever_they_are() {
+    let pw = PackedWeight::pack(
+        &[1; 3 * 8],
+        3,
+        8,
+        WeightQuant::PerTensor {
+            scale: 0.1,
+            zero_point: 0,
+        },
+    )
+    .unwrap();
+    for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+        for at in [0usize, 5, 16, 17, 39] {
+            let mut x = vec![0.5f32; 5 * 8];
+            x[at] = bad;
+            let r = dynamic_linear(&x, 5, &pw, None, DynamicOptions::default());
+            assert!(r.is_err(), "{bad} at {at}");
+        }
+    }
+}
+
+#[test]
 fn choose_qparams_matches_pytorch_dynamic_quantization() {
     let fixtures = load("qtensor.json");
     let mut ran = 0;

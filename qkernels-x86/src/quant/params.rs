@@ -139,16 +139,59 @@ pub fn find_min_max(x: &[f32]) -> (f32, f32) {
     let Some(&first) = x.first() else {
         return (0.0, 0.0);
     };
-    let (mut lo, mut hi) = (first, first);
-    for &v in x {
-        if v < lo {
-            lo = v;
-        }
-        if v > hi {
-            hi = v;
-        }
-    }
+    let (lo, hi, _) = lanes_min_max(x, first);
     (lo, hi)
+}
+
+/// Min and max of `x`, `None` if any element is NaN or infinite; (0, 0) for an empty slice.
+/// Long slices are split across the crate's threads (min and max do not depend on the order).
+pub(crate) fn finite_min_max(x: &[f32]) -> Option<(f32, f32)> {
+    const PART: usize = 1 << 16;
+    let Some(&first) = x.first() else {
+        return Some((0.0, 0.0));
+    };
+    let parts = if x.len() >= 4 * PART {
+        x.len().div_ceil(PART)
+    } else {
+        1
+    };
+    let mut found = vec![(first, first, true); parts];
+    let scan = |i: usize, out: &mut [(f32, f32, bool)]| {
+        out[0] = lanes_min_max(&x[i * PART..x.len().min((i + 1) * PART)], first);
+    };
+    if parts == 1 {
+        scan(0, &mut found);
+    } else {
+        crate::threads::for_each_chunk_mut(&mut found, 1, scan);
+    }
+    found
+        .into_iter()
+        .try_fold((first, first), |(lo, hi), (l, h, ok)| {
+            ok.then_some((if l < lo { l } else { lo }, if h > hi { h } else { hi }))
+        })
+}
+
+/// Min, max (NaN ignored, as fbgemm's comparisons do) and whether every element is finite,
+/// in 16 independent lanes the compiler vectorises; `init` must be an element of `x`.
+fn lanes_min_max(x: &[f32], init: f32) -> (f32, f32, bool) {
+    const L: usize = 16;
+    let (mut lo, mut hi, mut nan) = ([init; L], [init; L], [0.0f32; L]);
+    let mut step = |c: &[f32]| {
+        for j in 0..c.len() {
+            let v = c[j];
+            lo[j] = if v < lo[j] { v } else { lo[j] };
+            hi[j] = if v > hi[j] { v } else { hi[j] };
+            // `v - v` is 0 for finite `v` and NaN for NaN or infinite `v`.
+            nan[j] += v - v;
+        }
+    };
+    let chunks = x.chunks_exact(L);
+    let rest = chunks.remainder();
+    chunks.for_each(&mut step);
+    step(rest);
+    let lo = lo.into_iter().fold(init, |a, v| if v < a { v } else { a });
+    let hi = hi.into_iter().fold(init, |a, v| if v > a { v } else { a });
+    (lo, hi, nan.iter().all(|v| *v == 0.0))
 }
 
 /// PyTorch's `quant_utils::ChooseQuantizationParams` (no sparsity preservation,
@@ -236,6 +279,48 @@ pub(crate) fn quantize_u8_one(x: f32, inv_scale: f32, zero_point: f32) -> u8 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// The plain definition: NaN and infinities make it `None`.
+    fn naive(x: &[f32]) -> Option<(f32, f32)> {
+        if x.iter().any(|v| !v.is_finite()) {
+            return None;
+        }
+        let lo = x.iter().copied().fold(f32::INFINITY, f32::min);
+        let hi = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        Some(if x.is_empty() { (0.0, 0.0) } else { (lo, hi) })
+    }
+
+    proptest! {
+        #[test]
+        fn finite_min_max_matches_the_definition(
+            x in prop::collection::vec(-1e6f32..1e6, 0..200),
+            poison in prop::option::of((0usize..200, prop::sample::select(vec![f32::NAN, f32::INFINITY, f32::NEG_INFINITY]))),
+        ) {
+            let mut x = x;
+            if let Some((at, v)) = poison {
+                if !x.is_empty() {
+                    let at = at % x.len();
+                    x[at] = v;
+                }
+            }
+            prop_assert_eq!(finite_min_max(&x), naive(&x));
+        }
+    }
+
+    #[test]
+    fn finite_min_max_of_long_slices_split_across_threads() {
+        let n = (1 << 18) + 77;
+        let mut x: Vec<f32> = (0..n)
+            .map(|i| ((i * 7919) % 10007) as f32 - 5000.0)
+            .collect();
+        x[n - 1] = 9000.0;
+        x[(1 << 16) + 3] = -7000.0;
+        assert_eq!(finite_min_max(&x), naive(&x));
+        assert_eq!(find_min_max(&x), (-7000.0, 9000.0));
+        x[200_000] = f32::NAN;
+        assert_eq!(finite_min_max(&x), None);
+    }
 
     #[test]
     fn cvt_matches_x86_semantics() {
