@@ -181,8 +181,8 @@ fn lanes_min_max(x: &[f32], init: f32) -> (f32, f32, bool) {
             let v = c[j];
             lo[j] = if v < lo[j] { v } else { lo[j] };
             hi[j] = if v > hi[j] { v } else { hi[j] };
-            // `v - v` is 0 for finite `v` and NaN for NaN or infinite `v`.
-            nan[j] += v - v;
+            // `0 * v` is 0 for finite `v` and NaN for NaN or infinite `v`.
+            nan[j] += 0.0 * v;
         }
     };
     let chunks = x.chunks_exact(L);
