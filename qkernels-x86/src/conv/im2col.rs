@@ -20,33 +20,40 @@ pub(crate) struct Im2Col<'a> {
 }
 
 impl Im2Col<'_> {
-    /// Writes the `kw` taps of kernel row `(iz, iy)` for output column `x` of image `n`.
-    #[inline]
-    fn row_segment(&self, seg: &mut [u8], n: usize, iz: usize, iy: usize, x: usize) {
-        let geo = self.geo;
-        let (cg, c) = (geo.cg(), geo.c);
-        let [_, ih, iw] = self.input;
-        let kw = geo.kernel[2];
-        let c_off = self.group * cg;
-        let pixel = |ix: usize| (((n * self.input[0] + iz) * ih + iy) * iw + ix) * c + c_off;
-        // Fast path: all kw taps inside and adjacent in memory (dense channels).
-        if !geo.transposed && geo.dilation[2] == 1 && cg == c {
-            let start = (x * geo.stride[2]) as isize - geo.padding[2] as isize;
-            if start >= 0 && start as usize + kw <= iw {
-                let b = pixel(start as usize);
-                seg.copy_from_slice(&self.x[b..b + kw * cg]);
-                return;
-            }
-        }
+    /// Offset of pixel `(n, iz, iy, 0)`'s first channel of this group, if the kernel row
+    /// `(tz, ty)` of output row `(z, y)` falls inside the input (else it reads padding).
+    fn kernel_row_base(&self, n: usize, z: usize, y: usize, tz: usize, ty: usize) -> Option<usize> {
+        let [id, ih, iw] = self.input;
+        let iz = self.geo.input_coord(0, z, tz, id)?;
+        let iy = self.geo.input_coord(1, y, ty, ih)?;
+        Some(((n * id + iz) * ih + iy) * iw * self.geo.c + self.group * self.geo.cg())
+    }
+
+    /// Writes the `kw` taps of the kernel row at `base` for output column `x`, one tap at a time.
+    fn taps_one_by_one(&self, seg: &mut [u8], base: usize, x: usize) {
+        let (cg, c, iw) = (self.geo.cg(), self.geo.c, self.input[2]);
         for (tx, dst) in seg.chunks_exact_mut(cg).enumerate() {
-            match geo.input_coord(2, x, tx, iw) {
-                Some(ix) => {
-                    let b = pixel(ix);
-                    dst.copy_from_slice(&self.x[b..b + cg]);
-                }
+            match self.geo.input_coord(2, x, tx, iw) {
+                Some(ix) => dst.copy_from_slice(&self.x[base + ix * c..][..cg]),
                 None => dst.fill(self.a_zp),
             }
         }
+    }
+}
+
+/// `dst.copy_from_slice(src)` for the short segments of thin layers (a few fixed-size moves
+/// instead of a `memcpy` call).
+#[inline(always)]
+fn copy_short(dst: &mut [u8], src: &[u8]) {
+    let n = dst.len();
+    if (8..=16).contains(&n) {
+        dst[..8].copy_from_slice(&src[..8]);
+        dst[n - 8..].copy_from_slice(&src[n - 8..n]);
+    } else if (16..=32).contains(&n) {
+        dst[..16].copy_from_slice(&src[..16]);
+        dst[n - 16..].copy_from_slice(&src[n - 16..n]);
+    } else {
+        dst.copy_from_slice(src);
     }
 }
 
@@ -66,31 +73,44 @@ impl ASource for Im2Col<'_> {
         let geo = self.geo;
         let cg = geo.cg();
         let [od, oh, ow] = self.output;
-        let [id, ih, _] = self.input;
+        let iw = self.input[2];
         let [kd, kh, kw] = geo.kernel;
         let k_len = geo.taps() * cg;
         let seg_len = kw * cg;
         let per_image = od * oh * ow;
-        for r in 0..rows {
+        // A kernel row's taps are one contiguous run of the input when they are adjacent
+        // (no dilation or transposition) and hold every channel.
+        let contiguous = !geo.transposed && geo.dilation[2] == 1 && cg == geo.c;
+        let mut bases = vec![None; kd * kh];
+        let mut r = 0;
+        // One output row (fixed n, z, y) at a time: the kernel rows' bases are shared.
+        while r < rows {
             let pix = r0 + r;
             let (n, rest) = (pix / per_image, pix % per_image);
-            let (z, y, x) = (rest / (oh * ow), (rest / ow) % oh, rest % ow);
-            let row = &mut dst[r * kp..(r + 1) * kp];
-            let mut pos = 0;
-            for tz in 0..kd {
-                let iz = geo.input_coord(0, z, tz, id);
-                for ty in 0..kh {
-                    let seg = &mut row[pos..pos + seg_len];
-                    match (iz, geo.input_coord(1, y, ty, ih)) {
-                        (Some(iz), Some(iy)) => self.row_segment(seg, n, iz, iy, x),
-                        _ => seg.fill(self.a_zp),
-                    }
-                    pos += seg_len;
-                }
+            let (z, y, x0) = (rest / (oh * ow), (rest / ow) % oh, rest % ow);
+            let run = (ow - x0).min(rows - r);
+            for (i, b) in bases.iter_mut().enumerate() {
+                *b = self.kernel_row_base(n, z, y, i / kh, i % kh);
             }
-            row[k_len..].fill(0);
-            if let Some(s) = sums.as_deref_mut() {
-                s[r] = row_sum(&row[..k_len]);
+            for x in x0..x0 + run {
+                let row = &mut dst[r * kp..(r + 1) * kp];
+                let start = (x * geo.stride[2]) as isize - geo.padding[2] as isize;
+                let inside = contiguous && start >= 0 && start as usize + kw <= iw;
+                for (seg, base) in row[..k_len].chunks_exact_mut(seg_len).zip(&bases) {
+                    match *base {
+                        None => seg.fill(self.a_zp),
+                        Some(b) if inside => {
+                            let at = b + start as usize * cg;
+                            copy_short(seg, &self.x[at..at + seg_len]);
+                        }
+                        Some(b) => self.taps_one_by_one(seg, b, x),
+                    }
+                }
+                row[k_len..].fill(0);
+                if let Some(s) = sums.as_deref_mut() {
+                    s[r] = row_sum(&row[..k_len]);
+                }
+                r += 1;
             }
         }
     }
