@@ -99,3 +99,95 @@ pub fn simple_update(hh: &[f32], ih: &[f32], h: &mut [f32], act: Nonlinearity) {
         Nonlinearity::Relu => h.iter_mut().for_each(|v| *v = v.max(0.0)),
     }
 }
+
+/// Runs a row-wise cell update over the batch, split across the kernel threads when the batch
+/// is large enough to pay for it: `update(hh, ih, h, c)` receives the same rows of each buffer
+/// (`hh` and `ih` have `gates` times the width of `h` and `c`). The rows are independent, so
+/// the result does not depend on the split.
+pub(crate) fn update_rows(
+    hh: &mut [f32],
+    ih: &[f32],
+    h: &mut [f32],
+    c: &mut [f32],
+    hidden: usize,
+    gates: usize,
+    update: &(dyn Fn(&mut [f32], &[f32], &mut [f32], &mut [f32]) + Sync),
+) {
+    /// Fewest state values per task.
+    const MIN_WORK: usize = 1024;
+    let batch = h.len() / hidden.max(1);
+    let tasks = qkernels_x86::num_threads()
+        .min(batch)
+        .min(h.len() / MIN_WORK)
+        .max(1);
+    if tasks == 1 {
+        return update(hh, ih, h, c);
+    }
+    // Row blocks of every buffer (`c` is empty for a GRU).
+    let rows = batch.div_ceil(tasks);
+    let (mut hh, mut ih, mut h, mut c) = (hh, ih, h, c);
+    let mut parts = Vec::with_capacity(tasks);
+    while !h.is_empty() {
+        let n = (rows * hidden).min(h.len());
+        let (a, hh_rest) = std::mem::take(&mut hh).split_at_mut(n * gates);
+        let (b, ih_rest) = ih.split_at(n * gates);
+        let (d, h_rest) = std::mem::take(&mut h).split_at_mut(n);
+        let cn = n.min(c.len());
+        let (e, c_rest) = std::mem::take(&mut c).split_at_mut(cn);
+        parts.push(std::sync::Mutex::new((a, b, d, e)));
+        (hh, ih, h, c) = (hh_rest, ih_rest, h_rest, c_rest);
+    }
+    qkernels_x86::parallel_for(parts.len(), &|i| {
+        let mut p = parts[i]
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (a, b, d, e) = &mut *p;
+        update(a, b, d, e);
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn values(n: usize, seed: u32) -> Vec<f32> {
+        (0..n)
+            .map(|i| {
+                ((i as u32).wrapping_mul(2_654_435_761).wrapping_add(seed) % 2001) as f32 / 500.0
+                    - 2.0
+            })
+            .collect()
+    }
+
+    #[test]
+    fn batch_split_updates_equal_the_whole_batch_update() {
+        let hidden = 300;
+        for threads in [1, 2, 3] {
+            qkernels_x86::set_num_threads(threads).unwrap();
+            for batch in [1, 3, 4, 7, 9] {
+                let n = batch * hidden;
+                let (ih4, h0, c0) = (values(4 * n, 1), values(n, 2), values(n, 3));
+                let (mut hh, mut h, mut c) = (values(4 * n, 4), h0.clone(), c0.clone());
+                let (mut hh_ref, mut h_ref, mut c_ref) = (hh.clone(), h0.clone(), c0.clone());
+                lstm_update(&mut hh_ref, &ih4, &mut h_ref, &mut c_ref, hidden);
+                update_rows(&mut hh, &ih4, &mut h, &mut c, hidden, 4, &|a, b, d, e| {
+                    lstm_update(a, b, d, e, hidden)
+                });
+                assert_eq!(
+                    (h, c),
+                    (h_ref, c_ref),
+                    "lstm batch {batch} threads {threads}"
+                );
+
+                let ih3 = values(3 * n, 5);
+                let (mut hh, mut h) = (values(3 * n, 6), h0.clone());
+                let (mut hh_ref, mut h_ref) = (hh.clone(), h0.clone());
+                gru_update(&mut hh_ref, &ih3, &mut h_ref, hidden);
+                update_rows(&mut hh, &ih3, &mut h, &mut [], hidden, 3, &|a, b, d, _| {
+                    gru_update(a, b, d, hidden)
+                });
+                assert_eq!(h, h_ref, "gru batch {batch} threads {threads}");
+            }
+        }
+    }
+}

@@ -125,4 +125,4 @@ pub use linear::{
 };
 pub use output::{Activation, BiasScaling, FloatPipeline, Granular, OutputPipeline, PipelineBias};
 pub use quant::{choose_qparams, find_min_max, QParams, WeightQuant};
-pub use threads::{num_threads, set_num_threads};
+pub use threads::{num_threads, parallel_for, set_num_threads};

@@ -219,8 +219,9 @@ fn pool() -> Option<Arc<Handle>> {
 }
 
 /// Calls `f(i)` for every `i < tasks`, on the pool's threads and the calling thread, and returns
-/// when all are done (a panic in any task is re-raised here).
-pub(crate) fn parallel_for(tasks: usize, f: &(dyn Fn(usize) + Sync)) {
+/// when all are done (a panic in any task is re-raised here). Operator layers use it to split
+/// their own elementwise work over the kernels' threads.
+pub fn parallel_for(tasks: usize, f: &(dyn Fn(usize) + Sync)) {
     if tasks <= 1 {
         (0..tasks).for_each(f);
         return;

@@ -6,7 +6,7 @@
 use ndarray::{Array3, ArrayView3, Axis};
 
 use super::options::{RnnMode, RnnOptions};
-use crate::equations::{gru_update, lstm_update};
+use crate::equations::{gru_update, lstm_update, update_rows};
 use crate::error::{DynamicError, Result};
 use crate::input::check_finite;
 use crate::packed::LinearOp;
@@ -273,8 +273,14 @@ impl RnnCore {
                     let ih = &proj[t * step_len..(t + 1) * step_len];
                     let mut hh = p.hh.apply(module, &h, batch, REDUCE_RANGE, false)?;
                     match c.as_mut() {
-                        Some(c) => lstm_update(&mut hh, ih, &mut h, c, hidden),
-                        None => gru_update(&mut hh, ih, &mut h, hidden),
+                        Some(c) => update_rows(&mut hh, ih, &mut h, c, hidden, 4, &|a, b, d, e| {
+                            lstm_update(a, b, d, e, hidden)
+                        }),
+                        None => {
+                            update_rows(&mut hh, ih, &mut h, &mut [], hidden, 3, &|a, b, d, _| {
+                                gru_update(a, b, d, hidden)
+                            })
+                        }
                     }
                     for (b, hr) in h.chunks_exact(hidden).enumerate() {
                         let at = (t * batch + b) * width + d * hidden;
