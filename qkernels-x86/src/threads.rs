@@ -26,15 +26,20 @@ const REFS: u64 = CLOSED - 1;
 struct Job<'a> {
     f: &'a (dyn Fn(usize) + Sync),
     tasks: usize,
-    next: AtomicUsize,
     panicked: AtomicBool,
+    next: TaskCounter,
 }
+
+/// The task counter, alone on its cache line: every claim writes it, and the read-only fields
+/// of the job stay shared.
+#[repr(align(64))]
+struct TaskCounter(AtomicUsize);
 
 impl Job<'_> {
     /// Runs tasks until none is left; records (instead of unwinding) a panic.
     fn work(&self) {
         let run = || loop {
-            let i = self.next.fetch_add(1, Ordering::Relaxed);
+            let i = self.next.0.fetch_add(1, Ordering::Relaxed);
             if i >= self.tasks {
                 break;
             }
@@ -43,7 +48,7 @@ impl Job<'_> {
         if catch_unwind(AssertUnwindSafe(run)).is_err() {
             self.panicked.store(true, Ordering::Relaxed);
             // Stop handing out tasks: the call will panic anyway.
-            self.next.store(self.tasks, Ordering::Relaxed);
+            self.next.0.store(self.tasks, Ordering::Relaxed);
         }
     }
 }
@@ -242,7 +247,7 @@ pub fn parallel_for(tasks: usize, f: &(dyn Fn(usize) + Sync)) {
     let job = Job {
         f,
         tasks,
-        next: AtomicUsize::new(0),
+        next: TaskCounter(AtomicUsize::new(0)),
         panicked: AtomicBool::new(false),
     };
     // SAFETY: the lifetime is erased only for workers, which touch the job while joined; the

@@ -34,7 +34,7 @@ impl Im2Col<'_> {
         let (cg, c, iw) = (self.geo.cg(), self.geo.c, self.input[2]);
         for (tx, dst) in seg.chunks_exact_mut(cg).enumerate() {
             match self.geo.input_coord(2, x, tx, iw) {
-                Some(ix) => dst.copy_from_slice(&self.x[base + ix * c..][..cg]),
+                Some(ix) => copy_short(dst, &self.x[base + ix * c..][..cg]),
                 None => dst.fill(self.a_zp),
             }
         }
@@ -46,10 +46,12 @@ impl Im2Col<'_> {
 #[inline(always)]
 fn copy_short(dst: &mut [u8], src: &[u8]) {
     let n = dst.len();
-    if (8..=16).contains(&n) {
+    if n < 8 {
+        dst.iter_mut().zip(src).for_each(|(d, s)| *d = *s);
+    } else if n <= 16 {
         dst[..8].copy_from_slice(&src[..8]);
         dst[n - 8..].copy_from_slice(&src[n - 8..n]);
-    } else if (16..=32).contains(&n) {
+    } else if n <= 32 {
         dst[..16].copy_from_slice(&src[..16]);
         dst[n - 16..].copy_from_slice(&src[n - 16..n]);
     } else {

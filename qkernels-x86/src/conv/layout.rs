@@ -130,6 +130,46 @@ pub(crate) fn channels_last(x: &[u8], n: usize, c: usize, s: usize, out: &mut [u
     }
 }
 
+/// `[N, C, D, H, W]` -> `[N, D + 2pd, H + 2ph, W + 2pw, C]` into `out` (that many bytes), the
+/// borders filled with `fill`: im2col over a padded input never leaves it.
+pub(crate) fn channels_last_padded(
+    x: &[u8],
+    (n, c): (usize, usize),
+    sp: [usize; 3],
+    pad: [usize; 3],
+    fill: u8,
+    out: &mut [u8],
+) {
+    let [d, h, w] = sp;
+    let [dp, hp, wp] = [d + 2 * pad[0], h + 2 * pad[1], w + 2 * pad[2]];
+    let s = d * h * w;
+    debug_assert_eq!(out.len(), n * dp * hp * wp * c);
+    if c == 0 || wp == 0 {
+        return;
+    }
+    // Padded rows (fixed image, z, y), about 16 KiB of them per chunk.
+    let row = wp * c;
+    let per_chunk = (16 * 1024 / row).max(1);
+    for_chunks(out, per_chunk * row, |chunk, dst| {
+        for (r, dst) in dst.chunks_mut(row).enumerate() {
+            let i = chunk * per_chunk + r;
+            let (b, zp, yp) = (i / (dp * hp), (i / hp) % dp, i % hp);
+            let (Some(z), Some(y)) = (
+                zp.checked_sub(pad[0]).filter(|&z| z < d),
+                yp.checked_sub(pad[1]).filter(|&y| y < h),
+            ) else {
+                dst.fill(fill);
+                continue;
+            };
+            let (left, rest) = dst.split_at_mut(pad[2] * c);
+            let (body, right) = rest.split_at_mut(w * c);
+            left.fill(fill);
+            right.fill(fill);
+            transpose(&x[b * c * s + (z * h + y) * w..], s, body, c, c, w);
+        }
+    });
+}
+
 /// `[N, S, C]` -> `[N, C, S]` into `out` (`N * C * S` bytes).
 pub(crate) fn channels_first(x: &[u8], n: usize, c: usize, s: usize, out: &mut [u8]) {
     if c == 0 || s == 0 {
@@ -211,6 +251,46 @@ mod tests {
             let mut back = vec![0; x.len()];
             channels_first(&cl, n, c, s, &mut back);
             assert_eq!(back, x);
+        }
+    }
+
+    #[test]
+    fn padded_channels_last_matches_the_definition() {
+        for &(n, c, sp, pad) in &[
+            (1, 1, [1, 8, 8], [0, 1, 1]),
+            (2, 3, [1, 5, 7], [0, 2, 1]),
+            (1, 17, [2, 3, 9], [1, 1, 3]),
+            (1, 64, [1, 33, 33], [0, 1, 1]),
+        ] {
+            let s: usize = sp.iter().product();
+            let x: Vec<u8> = (0..n * c * s).map(|i| (i * 7 % 251) as u8).collect();
+            let dims = [sp[0] + 2 * pad[0], sp[1] + 2 * pad[1], sp[2] + 2 * pad[2]];
+            let mut out = vec![0; n * dims.iter().product::<usize>() * c];
+            channels_last_padded(&x, (n, c), sp, pad, 255, &mut out);
+            for b in 0..n {
+                for z in 0..dims[0] {
+                    for y in 0..dims[1] {
+                        for xx in 0..dims[2] {
+                            for ch in 0..c {
+                                let at =
+                                    (((b * dims[0] + z) * dims[1] + y) * dims[2] + xx) * c + ch;
+                                let src = [z, y, xx]
+                                    .iter()
+                                    .zip(pad.iter().zip(&sp))
+                                    .map(|(&v, (&p, &len))| v.checked_sub(p).filter(|&u| u < len))
+                                    .collect::<Option<Vec<_>>>();
+                                let want = match src {
+                                    Some(v) => {
+                                        x[(b * c + ch) * s + (v[0] * sp[1] + v[1]) * sp[2] + v[2]]
+                                    }
+                                    None => 255,
+                                };
+                                assert_eq!(out[at], want);
+                            }
+                        }
+                    }
+                }
+            }
         }
     }
 }

@@ -321,8 +321,20 @@ pub fn quantized_conv_with_isa(
             layout::give_buffer(cl_out);
         }
         Packed::Gemm(groups) => {
-            let mut xc = layout::take_buffer(x.data.len());
-            layout::channels_last(x.data, n, geo.c, sp.iter().product(), &mut xc);
+            // Channels-last input; padded up front (with the zero point) unless transposed, so
+            // that im2col rows are plain copies.
+            let pad = if geo.transposed { [0; 3] } else { geo.padding };
+            let isp = [0, 1, 2].map(|i| sp[i] + 2 * pad[i]);
+            let mut xc = layout::take_buffer(n * geo.c * isp.iter().product::<usize>());
+            if pad == [0; 3] {
+                layout::channels_last(x.data, n, geo.c, sp.iter().product(), &mut xc);
+            } else {
+                layout::channels_last_padded(x.data, (n, geo.c), sp, pad, a_zp, &mut xc);
+            }
+            let igeo = Geometry {
+                padding: if geo.transposed { geo.padding } else { [0; 3] },
+                ..geo.clone()
+            };
             let og = geo.og();
             let direct = geo.groups == 1
                 && !geo.transposed
@@ -342,10 +354,10 @@ pub fn quantized_conv_with_isa(
                     gemm::gemm_planar(isa, &src, pw, &ep, &mut data, g * og, o, s);
                 } else {
                     let src = im2col::Im2Col {
-                        geo,
+                        geo: &igeo,
                         x: &xc,
                         batch: n,
-                        input: sp,
+                        input: isp,
                         output: osp,
                         group: g,
                         a_zp,
