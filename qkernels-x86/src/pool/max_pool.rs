@@ -44,6 +44,54 @@ fn spans(
         .collect()
 }
 
+/// Output rows narrower than this take [`small_planes`]: per-row vector calls would cost more
+/// than the work.
+const SMALL_WIDTH: usize = 32;
+
+/// Max pooling of planes with short rows: one vector pass over all planes takes the horizontal
+/// maximum of every window start (windows that cross a row end are never read), then each
+/// output gathers its window rows from it.
+fn small_planes<T: QInt>(
+    isa: Isa,
+    data: &[T],
+    shape: Nchw,
+    (rows, cols): (&[Span], &[Span]),
+    (extent_w, [_, kw], [dh, dw]): (usize, [usize; 2], [usize; 2]),
+    out: &mut [T],
+) {
+    let lowest = T::from_i32_sat(T::QMIN);
+    let dense_len = (data.len() + 1).saturating_sub(extent_w);
+    let mut dense = data[..dense_len].to_vec();
+    for j in 1..kw {
+        kernels::max_into(isa, &mut dense, &data[j * dw..j * dw + dense_len]);
+    }
+    let (h, w) = (shape.h, shape.w);
+    let ow = cols.len();
+    for (plane, dst) in out.chunks_exact_mut(rows.len() * ow).enumerate() {
+        let base = plane * h * w;
+        for (orow, r) in dst.chunks_exact_mut(ow).zip(rows) {
+            let (first, n_rows, step) =
+                (base + r.start * w, (r.end - r.start).div_ceil(dh), dh * w);
+            for (o, c) in orow.iter_mut().zip(cols) {
+                let mut m = lowest;
+                let mut at = first;
+                for _ in 0..n_rows {
+                    m = if c.full {
+                        m.max(dense[at + c.start])
+                    } else {
+                        (c.start..c.end)
+                            .step_by(dw)
+                            .map(|ix| data[at + ix])
+                            .fold(m, T::max)
+                    };
+                    at += step;
+                }
+                *o = m;
+            }
+        }
+    }
+}
+
 pub(crate) fn max_pool2d_with_isa<T: QInt>(
     isa: Isa,
     x: QView<T>,
@@ -71,6 +119,17 @@ pub(crate) fn max_pool2d_with_isa<T: QInt>(
     let rows = spans(shape.h, oh, kh, sh, ph, dh);
     let cols = spans(shape.w, ow, kw, sw, pw, dw);
     let extent_w = (kw - 1) * dw + 1;
+    if ow < SMALL_WIDTH {
+        small_planes(
+            isa,
+            x.data,
+            shape,
+            (&rows, &cols),
+            (extent_w, p.kernel, p.dilation),
+            &mut out,
+        );
+        return Ok((out_shape, out));
+    }
     // Window starts at which a full row window fits.
     let dense_len = (shape.w + 1).saturating_sub(extent_w);
     let mut dense = vec![lowest; dense_len];

@@ -100,3 +100,52 @@ proptest! {
         }
     }
 }
+
+/// Max pooling by its definition: every output takes the largest input under its window,
+/// padding excluded.
+fn reference_max_pool(x: &[u8], s: Nchw, p: &MaxPool2d, oh: usize, ow: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(s.n * s.c * oh * ow);
+    for plane in 0..s.n * s.c {
+        for oy in 0..oh {
+            for ox in 0..ow {
+                let mut m = 0u8;
+                for ky in 0..p.kernel[0] {
+                    for kx in 0..p.kernel[1] {
+                        let iy =
+                            (oy * p.stride[0] + ky * p.dilation[0]) as i64 - p.padding[0] as i64;
+                        let ix =
+                            (ox * p.stride[1] + kx * p.dilation[1]) as i64 - p.padding[1] as i64;
+                        if (0..s.h as i64).contains(&iy) && (0..s.w as i64).contains(&ix) {
+                            m = m.max(x[(plane * s.h + iy as usize) * s.w + ix as usize]);
+                        }
+                    }
+                }
+                out.push(m);
+            }
+        }
+    }
+    out
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(96))]
+    #[test]
+    fn max_pool_equals_its_definition(
+        n in 1usize..3, c in 1usize..4, h in 1usize..10, w in 1usize..90,
+        k in (1usize..4, 1usize..4), st in (1usize..3, 1usize..4),
+        d in (1usize..3, 1usize..3), ceil in any::<bool>(), seed in any::<u32>(),
+    ) {
+        let s = Nchw::new(n, c, h, w);
+        let x = data(s.numel().unwrap(), seed);
+        let v = QView::new(&x[..], Affine::new(0.1, 3));
+        let mp = MaxPool2d {
+            kernel: [k.0, k.1], stride: [st.0, st.1], padding: [k.0 / 2, k.1 / 2],
+            dilation: [d.0, d.1], ceil_mode: ceil,
+        };
+        for isa in [Isa::Scalar, Isa::Avx2, Isa::Avx512Vnni].into_iter().filter(|i| i.is_available()) {
+            if let Ok((shape, got)) = max_pool2d_with_isa(isa, v, s, &mp) {
+                prop_assert_eq!(got, reference_max_pool(&x, s, &mp, shape.h, shape.w));
+            }
+        }
+    }
+}
