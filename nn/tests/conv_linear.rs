@@ -143,6 +143,36 @@ fn conv2d_matches_reference_across_options() {
     }
 }
 
+/// Shapes large enough to be split between threads (whole images, depthwise channels, rows of
+/// the column matrix, output channels), ragged against the split: two threads against the
+/// reference and against one thread.
+#[test]
+fn conv2d_split_between_threads_matches_reference() {
+    let cases = [
+        (3, 7, 20, 20, 13, 3, 1, 1, 1, 1),
+        (1, 7, 20, 20, 13, 3, 1, 1, 1, 1),
+        (1, 3, 45, 41, 9, 3, 2, 1, 1, 1),
+        (1, 41, 40, 40, 41, 3, 1, 1, 1, 41),
+        (1, 10, 24, 24, 15, 3, 1, 1, 1, 5),
+        (1, 70, 16, 16, 35, 1, 1, 0, 1, 1),
+    ];
+    for (i, &(n, c, h, w, o, k, s, p, d, g)) in cases.iter().enumerate() {
+        let x = rand(&[n, c, h, w], 300 + i as u64);
+        let wt = rand(&[o, c / g, k, k], 400 + i as u64);
+        let b = rand(&[o], 500 + i as u64);
+        let run = |threads| {
+            nn::set_num_threads(threads);
+            let y = F::conv2d(&x, &wt, Some(&b), &opts2(s, p, d, g)).unwrap();
+            nn::set_num_threads(1);
+            y.to_vec()
+        };
+        let (two, one) = (run(2), run(1));
+        let r = conv2d_ref(&x.data(), &wt.data(), Some(&b.data()), s, p, d, g);
+        assert_close(&two, &r, 1e-4);
+        assert_close(&one, &r, 1e-4);
+    }
+}
+
 #[test]
 fn conv_gradients() {
     for &(c, o, k, s, p, d, g) in &[

@@ -269,6 +269,10 @@ fn unbatched_inputs_and_errors() {
         m.forward(Value::Float(x.unsqueeze(1).unwrap())).unwrap(),
     );
     assert_eq!(out.to_vec(), bout.to_vec());
+    let err = m.forward(Value::Float(rand(&[0, 2, 3], 1))).unwrap_err();
+    assert!(err.to_string().contains("sequence length"), "{err}");
+    let err = nn::no_grad(|| m.forward(Value::Float(rand(&[0, 3], 1)))).unwrap_err();
+    assert!(err.to_string().contains("sequence length"), "{err}");
     let err = m.forward(Value::Float(rand(&[5, 2, 4], 1))).unwrap_err();
     assert!(err.to_string().contains("(L, N, 3)"), "{err}");
     let err = m
@@ -376,4 +380,118 @@ fn gradients_through_time() {
         let y = cell.forward(Value::Float(x.clone()))?.into_tuple("t")?;
         y[0].as_float().expect("h").add(y[1].as_float().expect("c"))
     });
+}
+
+/// The inference path (no gradient needed) against the reference and against the graph path,
+/// on sizes that are not multiples of the kernels' tiles (hidden 33 and 70 against blocks of
+/// 32 units, batch 9 against row blocks of 8), without bias, and with one and two threads
+/// (which must give the same bits).
+#[test]
+fn inference_path_equals_the_graph_path_and_the_reference() {
+    for kind in [Kind::Lstm, Kind::Gru, Kind::Tanh, Kind::Relu] {
+        for (t, b, i, h, layers, bidir, bias) in [
+            (3, 9, 5, 33, 2, true, true),
+            (2, 1, 7, 70, 1, false, false),
+            (1, 2, 40, 1, 1, true, true),
+            (4, 8, 3, 4, 1, false, true),
+        ] {
+            let cfg = RnnConfig::new(i, h)
+                .num_layers(layers)
+                .bidirectional(bidir)
+                .bias(bias);
+            let mut m = build(kind, cfg);
+            let dirs = if bidir { 2 } else { 1 };
+            let x = rand(&[t, b, i], 41);
+            let h0 = rand(&[layers * dirs, b, h], 42);
+            let c0 = rand(&[layers * dirs, b, h], 43);
+            let input = || match kind {
+                Kind::Lstm => Value::Tuple(vec![
+                    Value::Float(x.clone()),
+                    Value::Tuple(vec![Value::Float(h0.clone()), Value::Float(c0.clone())]),
+                ]),
+                _ => Value::Tuple(vec![Value::Float(x.clone()), Value::Float(h0.clone())]),
+            };
+            let graph = outputs(kind, m.forward(input()).unwrap());
+            assert!(graph.0.requires_grad(), "graph path taken");
+            let mut runs = Vec::new();
+            for threads in [1, 2] {
+                nn::set_num_threads(threads);
+                let fused = nn::no_grad(|| outputs(kind, m.forward(input()).unwrap()));
+                nn::set_num_threads(1);
+                assert!(!fused.0.requires_grad());
+                runs.push(fused);
+            }
+            let flat = |o: &(Tensor, Tensor, Option<Tensor>)| -> Vec<f32> {
+                let mut v = o.0.to_vec();
+                v.extend(o.1.to_vec());
+                if let Some(c) = &o.2 {
+                    v.extend(c.to_vec());
+                }
+                v
+            };
+            let (g, f1, f2) = (flat(&graph), flat(&runs[0]), flat(&runs[1]));
+            assert_eq!(runs[0].0.shape(), graph.0.shape());
+            assert_eq!(runs[0].1.shape(), graph.1.shape());
+            assert!(
+                f1.iter().zip(&f2).all(|(a, b)| a.to_bits() == b.to_bits()),
+                "thread counts differ"
+            );
+            assert_eq!(f1.len(), g.len());
+            for (k, (a, b)) in f1.iter().zip(&g).enumerate() {
+                assert!(
+                    (a - b).abs() <= 1e-5 * (1.0 + b.abs()),
+                    "{} layers {layers} hidden {h}: element {k}: fused {a} vs graph {b}",
+                    t
+                );
+            }
+            // And the whole stack against the f64 reference (c0 = 0 there, so without it).
+            let plain = nn::no_grad(|| {
+                outputs(
+                    kind,
+                    m.forward(Value::Tuple(if kind == Kind::Lstm {
+                        vec![
+                            Value::Float(x.clone()),
+                            Value::Tuple(vec![
+                                Value::Float(h0.clone()),
+                                Value::Float(Tensor::zeros(&[layers * dirs, b, h])),
+                            ]),
+                        ]
+                    } else {
+                        vec![Value::Float(x.clone()), Value::Float(h0.clone())]
+                    }))
+                    .unwrap(),
+                )
+            });
+            let h0d = h0.data();
+            let (r_out, r_h, r_c) =
+                reference(kind, m.as_ref(), layers, dirs, h, &x.data(), Some(&*h0d));
+            close(&plain.0.to_vec(), &r_out);
+            close(&plain.1.to_vec(), &r_h);
+            if let Some(cn) = plain.2 {
+                close(&cn.to_vec(), &r_c);
+            }
+        }
+    }
+}
+
+/// Changing a weight after a forward pass is seen by the next inference pass (the packed
+/// copy is refreshed).
+#[test]
+fn inference_path_sees_weight_updates() {
+    let mut m = LSTM::new(RnnConfig::new(3, 4)).unwrap();
+    let x = rand(&[2, 1, 3], 51);
+    let run = |m: &mut LSTM| {
+        nn::no_grad(|| outputs(Kind::Lstm, m.forward(Value::Float(x.clone())).unwrap()).0).to_vec()
+    };
+    let before = run(&mut m);
+    let w = m.local_parameters()[1].1.clone();
+    w.update_data(|d| d.mapv_inplace(|v| v * 0.5 + 0.1));
+    let after = run(&mut m);
+    let graph = outputs(Kind::Lstm, m.forward(Value::Float(x.clone())).unwrap())
+        .0
+        .to_vec();
+    assert_ne!(before, after);
+    for (a, b) in after.iter().zip(&graph) {
+        assert!((a - b).abs() <= 1e-5, "{a} vs {b}");
+    }
 }

@@ -6,7 +6,9 @@ use std::sync::Arc;
 use ndarray::{ArrayD, IxDyn};
 
 use crate::error::{NnError, Result};
-use crate::kernels::gemm::{sgemm, Mat};
+use rayon::prelude::*;
+
+use crate::kernels::gemm::{sgemm, sgemm_serial, Mat};
 use crate::kernels::im2col::{col2im, depthwise_channel, im2col, Geom};
 use crate::tensor::Tensor;
 
@@ -239,51 +241,135 @@ pub(crate) fn bias_grad(g: &[f32], n: usize, c: usize, l: usize) -> ArrayD<f32> 
     ArrayD::from_shape_vec(IxDyn(&[c]), out).expect("shape")
 }
 
+/// Below this many multiply-adds per image group, a convolution runs on one thread.
+const PARALLEL_WORK: usize = 64 * 64 * 64;
+
 fn conv_forward(p: &Plan, x: &[f32], w: &[f32], b: Option<&[f32]>) -> Vec<f32> {
     let geom = &p.geom;
-    let (l, rows, og) = (geom.output_len(), geom.rows(), p.c_out / p.groups);
-    let in_len = geom.input_len();
-    let mut out = vec![0.0f32; p.n * p.c_out * l];
-    let depthwise = geom.channels == 1 && og == 1;
-    let mut cols = if geom.is_pointwise() || depthwise {
-        Vec::new()
-    } else {
-        vec![0.0f32; rows * l]
-    };
-    for i in 0..p.n {
-        for grp in 0..p.groups {
-            let xg = &x[(i * p.c_in + grp * geom.channels) * in_len..][..geom.channels * in_len];
-            let wg = &w[grp * og * rows..(grp + 1) * og * rows];
-            let dst = &mut out[(i * p.c_out + grp * og) * l..][..og * l];
-            if depthwise {
-                depthwise_channel(geom, xg, wg, dst);
-                continue;
-            }
-            let colm = if geom.is_pointwise() {
-                xg
-            } else {
-                im2col(geom, xg, &mut cols);
-                &cols
-            };
-            sgemm(
-                og,
-                l,
-                rows,
-                Mat::rows(wg, rows),
-                Mat::rows(colm, l),
-                (dst, l),
-                false,
-            );
+    let (l, og) = (geom.output_len(), p.c_out / p.groups);
+    let img = p.c_out * l;
+    let mut out = vec![0.0f32; p.n * img];
+    let threads = crate::get_num_threads();
+    let work = p.c_out * l * geom.rows();
+    let cols_len = |g: &Geom| {
+        if g.is_pointwise() || (g.channels == 1 && og == 1) {
+            0
+        } else {
+            g.rows() * l
         }
-        if let Some(b) = b {
-            for (ch, &bv) in b.iter().enumerate() {
-                for v in &mut out[(i * p.c_out + ch) * l..][..l] {
-                    *v += bv;
+    };
+    if threads > 1 && p.n >= threads && work >= PARALLEL_WORK && img > 0 {
+        // Whole images per thread, each on one thread.
+        let per = p.n.div_ceil(threads);
+        out.par_chunks_mut(per * img)
+            .enumerate()
+            .for_each(|(c, chunk)| {
+                let mut cols = vec![0.0f32; cols_len(geom)];
+                for (j, dst) in chunk.chunks_exact_mut(img).enumerate() {
+                    conv_image(p, c * per + j, (x, w, b), dst, &mut cols, 1);
                 }
-            }
+            });
+    } else {
+        let threads = if work >= PARALLEL_WORK { threads } else { 1 };
+        let mut cols = vec![0.0f32; cols_len(geom)];
+        for (i, dst) in out.chunks_exact_mut(img.max(1)).enumerate().take(p.n) {
+            conv_image(p, i, (x, w, b), dst, &mut cols, threads);
         }
     }
     out
+}
+
+/// One image `i` into `dst` (`c_out x L`), split between `threads` threads: depthwise channels,
+/// rows of the column matrix and output channels of the GEMM are independent.
+fn conv_image(
+    p: &Plan,
+    i: usize,
+    (x, w, b): (&[f32], &[f32], Option<&[f32]>),
+    dst: &mut [f32],
+    cols: &mut [f32],
+    threads: usize,
+) {
+    let geom = &p.geom;
+    let (l, rows, og) = (geom.output_len(), geom.rows(), p.c_out / p.groups);
+    let in_len = geom.input_len();
+    let depthwise = geom.channels == 1 && og == 1;
+    let xi = &x[i * p.c_in * in_len..(i + 1) * p.c_in * in_len];
+    let add_bias = |ch: usize, d: &mut [f32]| {
+        if let Some(b) = b {
+            for v in d {
+                *v += b[ch];
+            }
+        }
+    };
+    if depthwise {
+        let run = |(ch, d): (usize, &mut [f32])| {
+            depthwise_channel(
+                geom,
+                &xi[ch * in_len..(ch + 1) * in_len],
+                &w[ch * rows..],
+                d,
+            );
+            add_bias(ch, d);
+        };
+        if threads > 1 {
+            dst.par_chunks_mut(l.max(1)).enumerate().for_each(run);
+        } else {
+            dst.chunks_mut(l.max(1)).enumerate().for_each(run);
+        }
+        return;
+    }
+    for grp in 0..p.groups {
+        let xg = &xi[grp * geom.channels * in_len..(grp + 1) * geom.channels * in_len];
+        let wg = &w[grp * og * rows..(grp + 1) * og * rows];
+        let dg = &mut dst[grp * og * l..(grp + 1) * og * l];
+        let colm: &[f32] = if geom.is_pointwise() {
+            xg
+        } else if threads > 1 && geom.channels > 1 {
+            // Rows of the column matrix per input channel are independent.
+            let per = geom.channels.div_ceil(threads);
+            let chunk_rows = per * geom.kernel_len();
+            cols[..rows * l]
+                .par_chunks_mut(chunk_rows * l)
+                .enumerate()
+                .for_each(|(c, part)| {
+                    let ch = part.len() / (geom.kernel_len() * l);
+                    let sub = Geom {
+                        channels: ch,
+                        ..*geom
+                    };
+                    im2col(&sub, &xg[c * per * in_len..(c * per + ch) * in_len], part);
+                });
+            cols
+        } else {
+            im2col(geom, xg, cols);
+            cols
+        };
+        let gemm_rows = |(c, (part, per)): (usize, (&mut [f32], usize))| {
+            let o0 = c * per;
+            let m = part.len() / l;
+            sgemm_serial(
+                m,
+                l,
+                rows,
+                Mat::rows(&wg[o0 * rows..(o0 + m) * rows], rows),
+                Mat::rows(colm, l),
+                (part, l),
+                false,
+            );
+            for (j, d) in part.chunks_exact_mut(l).enumerate() {
+                add_bias(grp * og + o0 + j, d);
+            }
+        };
+        if threads > 1 && og > 1 && l > 0 {
+            // Output channels split between threads, each GEMM on its own thread.
+            let per = og.div_ceil(threads);
+            dg.par_chunks_mut(per * l)
+                .enumerate()
+                .for_each(|(c, part)| gemm_rows((c, (part, per))));
+        } else if l > 0 {
+            gemm_rows((0, (dg, og)));
+        }
+    }
 }
 
 fn conv_grad_input(p: &Plan, g: &[f32], w: &[f32]) -> Vec<f32> {

@@ -64,6 +64,21 @@ pub(crate) fn sgemm(
     sgemm_strided(m, n, k, a, b, (c, ldc, 1), accumulate);
 }
 
+/// [`sgemm`] on the calling thread only, whatever [`get_num_threads`] says (for callers that
+/// split the work between threads themselves).
+pub(crate) fn sgemm_serial(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: Mat<'_>,
+    b: Mat<'_>,
+    (c, ldc): (&mut [f32], usize),
+    accumulate: bool,
+) {
+    assert!(m == 0 || n == 0 || n <= ldc, "gemm output rows overlap");
+    gemm_impl(m, n, k, a, b, (c, ldc, 1), accumulate, true);
+}
+
 /// Like [`sgemm`] with an arbitrary (non-overlapping) output layout: element `(i, j)` of `c`
 /// is `c[i * rs + j * cs]`.
 pub(crate) fn sgemm_strided(
@@ -72,8 +87,22 @@ pub(crate) fn sgemm_strided(
     k: usize,
     a: Mat<'_>,
     b: Mat<'_>,
+    c: (&mut [f32], usize, usize),
+    accumulate: bool,
+) {
+    gemm_impl(m, n, k, a, b, c, accumulate, false);
+}
+
+#[allow(clippy::too_many_arguments)]
+fn gemm_impl(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: Mat<'_>,
+    b: Mat<'_>,
     (c, rs, cs): (&mut [f32], usize, usize),
     accumulate: bool,
+    serial: bool,
 ) {
     if m == 0 || n == 0 {
         return;
@@ -98,7 +127,7 @@ pub(crate) fn sgemm_strided(
     }
     a.check(m, k);
     b.check(k, n);
-    let threads = get_num_threads();
+    let threads = if serial { 1 } else { get_num_threads() };
     let parallelism = if threads > 1 && m * n * k >= 64 * 64 * 64 {
         gemm::Parallelism::Rayon(threads)
     } else {

@@ -13,6 +13,7 @@ mod norm;
 mod pool;
 pub(crate) mod repr;
 mod rnn;
+mod rnn_fused;
 mod upsample;
 
 pub use activation::{

@@ -1,6 +1,7 @@
 //! `nn.LSTM`, `nn.GRU`, `nn.RNN` (layers, bidirectional, batch_first, dropout) and the cells
 //! `nn.LSTMCell`, `nn.GRUCell`, `nn.RNNCell`, with PyTorch's parameter names.
 
+use super::rnn_fused::{run_direction, Direction, PackedLayer};
 use crate::error::{NnError, Result};
 use crate::functional::{self as F, CellKind, HiddenWeights};
 use crate::layers::repr;
@@ -112,6 +113,8 @@ pub struct RnnCore {
     /// Weights, layer-major then direction (`l0`, `l0_reverse`, `l1`, ...).
     pub layers: Vec<RnnLayerWeights>,
     training: bool,
+    /// Weights packed for the inference path, per entry of `layers`, kept while unchanged.
+    packed: Vec<Option<PackedLayer>>,
 }
 
 impl RnnCore {
@@ -142,6 +145,7 @@ impl RnnCore {
             config,
             layers,
             training: true,
+            packed: Vec::new(),
         })
     }
 
@@ -171,7 +175,7 @@ impl RnnCore {
     fn forward(&mut self, name: &str, input: Value) -> Result<Value> {
         let lstm = self.kind == CellKind::Lstm;
         let (x, h0, c0) = split_input(name, input, lstm)?;
-        let cfg = &self.config;
+        let cfg = self.config.clone();
         let (dirs, hid) = (self.directions(), cfg.hidden_size);
         let xs = x.shape();
         let batched = xs.len() == 3;
@@ -191,7 +195,11 @@ impl RnnCore {
         } else {
             x
         };
-        let (t_len, batch) = (x.shape()[0], x.shape()[1]);
+        let batch = x.shape()[1];
+        if x.shape()[0] == 0 {
+            // PyTorch: "Expected sequence length to be larger than 0 in RNN".
+            return Err(NnError::bad_arg(name, "sequence length must be positive"));
+        }
         let state_shape = [cfg.num_layers * dirs, batch, hid];
         let prep = |s: Option<Tensor>, what: &str| -> Result<Tensor> {
             match s {
@@ -218,6 +226,153 @@ impl RnnCore {
         };
         let h0 = prep(h0, "h0")?;
         let c0 = if lstm { Some(prep(c0, "c0")?) } else { None };
+        let fused = if self.inference_only(&x, &h0, c0.as_ref()) {
+            self.forward_fused(&x, &h0, c0.as_ref())?
+        } else {
+            None
+        };
+        let (layer_in, h_n, c_n) = match fused {
+            Some(r) => r,
+            None => self.forward_graph(name, x, &h0, c0.as_ref())?,
+        };
+        let fix = |t: Tensor| -> Result<Tensor> {
+            if batched {
+                Ok(t)
+            } else {
+                t.squeeze_dim(1)
+            }
+        };
+        let output = if !batched {
+            layer_in.squeeze_dim(1)?
+        } else if cfg.batch_first {
+            layer_in.transpose(0, 1)?
+        } else {
+            layer_in
+        };
+        let h_n = fix(h_n)?;
+        Ok(match c_n {
+            Some(c_n) => Value::Tuple(vec![
+                Value::Float(output),
+                Value::Tuple(vec![Value::Float(h_n), Value::Float(fix(c_n)?)]),
+            ]),
+            None => Value::Tuple(vec![Value::Float(output), Value::Float(h_n)]),
+        })
+    }
+
+    /// True when no gradient can flow through this call and no graph is being traced: the
+    /// fused inference path then gives the same values without building a graph.
+    fn inference_only(&self, x: &Tensor, h0: &Tensor, c0: Option<&Tensor>) -> bool {
+        if crate::trace::is_tracing() {
+            return false;
+        }
+        if !crate::tensor::is_grad_enabled() {
+            return true;
+        }
+        let weights = self.layers.iter().flat_map(|w| {
+            [
+                Some(&w.weight_ih),
+                Some(&w.weight_hh),
+                w.bias_ih.as_ref(),
+                w.bias_hh.as_ref(),
+            ]
+        });
+        !(x.requires_grad()
+            || h0.requires_grad()
+            || c0.is_some_and(Tensor::requires_grad)
+            || weights.flatten().any(Tensor::requires_grad))
+    }
+
+    /// The stack without autograd (see [`rnn_fused`](super::rnn_fused)) on `x (T, B, F)`;
+    /// `None` when the weights do not have the shapes of the configuration (the graph path
+    /// then reports the error).
+    fn forward_fused(
+        &mut self,
+        x: &Tensor,
+        h0: &Tensor,
+        c0: Option<&Tensor>,
+    ) -> Result<Option<(Tensor, Tensor, Option<Tensor>)>> {
+        let cfg = &self.config;
+        let (dirs, hid) = (self.directions(), cfg.hidden_size);
+        let (t_len, batch) = (x.shape()[0], x.shape()[1]);
+        if self.layers.len() != cfg.num_layers * dirs {
+            return Ok(None);
+        }
+        let mut cache = std::mem::take(&mut self.packed);
+        cache.resize_with(self.layers.len(), || None);
+        let mut packed = Vec::with_capacity(self.layers.len());
+        for (w, c) in self.layers.iter().zip(cache.iter_mut()) {
+            match PackedLayer::refresh(c.take(), self.kind, hid, w) {
+                Some(p) => packed.push(p),
+                None => return Ok(None),
+            }
+        }
+        let (h0d, c0d) = (h0.to_vec(), c0.map(Tensor::to_vec));
+        let state = |s: &[f32], i: usize| -> Vec<f32> {
+            s[i * batch * hid..(i + 1) * batch * hid].to_vec()
+        };
+        let threads = crate::get_num_threads();
+        let mut layer_in: Vec<f32> = x.to_vec();
+        let (mut h_n, mut c_n) = (Vec::new(), Vec::new());
+        for l in 0..cfg.num_layers {
+            let width = dirs * hid;
+            let mut out = vec![0.0f32; t_len * batch * width];
+            for d in 0..dirs {
+                let p = &packed[l * dirs + d];
+                if p.input() * t_len * batch != layer_in.len() {
+                    self.packed = packed.into_iter().map(Some).collect();
+                    return Ok(None);
+                }
+                let (h, c) = (
+                    state(&h0d, l * dirs + d),
+                    c0d.as_ref().map(|c| state(c, l * dirs + d)),
+                );
+                let dir = Direction {
+                    x: &layer_in,
+                    t_len,
+                    batch,
+                    h0: &h,
+                    c0: c.as_deref(),
+                    reverse: d == 1,
+                    threads,
+                };
+                let mut run = || run_direction(p, &dir, (&mut out, width, d * hid));
+                // On a pool thread, the per-step hand-offs between threads stay cheap.
+                let (hn, cn) = if threads > 1 {
+                    rayon::scope(|_| run())
+                } else {
+                    run()
+                };
+                h_n.extend(hn);
+                c_n.extend(cn);
+            }
+            if self.training && cfg.dropout > 0.0 && l + 1 < cfg.num_layers {
+                let t = Tensor::from_vec(&[t_len, batch, width], out)?;
+                out = F::dropout(&t, cfg.dropout as f32, true)?.to_vec();
+            }
+            layer_in = out;
+        }
+        self.packed = packed.into_iter().map(Some).collect();
+        let shape = [cfg.num_layers * dirs, batch, hid];
+        let output = Tensor::from_vec(&[t_len, batch, dirs * hid], layer_in)?;
+        let h_n = Tensor::from_vec(&shape, h_n)?;
+        let c_n = match c0 {
+            Some(_) => Some(Tensor::from_vec(&shape, c_n)?),
+            None => None,
+        };
+        Ok(Some((output, h_n, c_n)))
+    }
+
+    /// The stack composed from differentiable ops, step by step, on `x (T, B, F)`.
+    fn forward_graph(
+        &self,
+        name: &str,
+        x: Tensor,
+        h0: &Tensor,
+        c0: Option<&Tensor>,
+    ) -> Result<(Tensor, Tensor, Option<Tensor>)> {
+        let cfg = &self.config;
+        let (dirs, hid) = (self.directions(), cfg.hidden_size);
+        let (t_len, batch) = (x.shape()[0], x.shape()[1]);
         let mut layer_in = x;
         let (mut h_n, mut c_n) = (Vec::new(), Vec::new());
         for l in 0..cfg.num_layers {
@@ -235,7 +390,7 @@ impl RnnCore {
                 )?;
                 let xw = xw.reshape(&[t_len as isize, batch as isize, -1])?;
                 let mut h = h0.narrow(0, idx as usize, 1)?.squeeze_dim(0)?;
-                let mut c = match &c0 {
+                let mut c = match c0 {
                     Some(c0) => Some(c0.narrow(0, idx as usize, 1)?.squeeze_dim(0)?),
                     None => None,
                 };
@@ -278,30 +433,13 @@ impl RnnCore {
             }
             layer_in = out;
         }
-        let fix = |t: Tensor| -> Result<Tensor> {
-            if batched {
-                Ok(t)
-            } else {
-                t.squeeze_dim(1)
-            }
-        };
-        let output = if !batched {
-            layer_in.squeeze_dim(1)?
-        } else if cfg.batch_first {
-            layer_in.transpose(0, 1)?
+        let h_n = Tensor::stack(&h_n, 0)?;
+        let c_n = if c0.is_some() {
+            Some(Tensor::stack(&c_n, 0)?)
         } else {
-            layer_in
+            None
         };
-        let h_n = fix(Tensor::stack(&h_n, 0)?)?;
-        Ok(if lstm {
-            let c_n = fix(Tensor::stack(&c_n, 0)?)?;
-            Value::Tuple(vec![
-                Value::Float(output),
-                Value::Tuple(vec![Value::Float(h_n), Value::Float(c_n)]),
-            ])
-        } else {
-            Value::Tuple(vec![Value::Float(output), Value::Float(h_n)])
-        })
+        Ok((layer_in, h_n, c_n))
     }
 
     fn extra_repr(&self) -> String {
