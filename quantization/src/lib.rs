@@ -59,6 +59,7 @@ pub mod fx;
 pub mod observer;
 pub mod qat;
 pub mod qconfig;
+mod weight_clamp;
 
 pub use dtype::DType;
 pub use error::QuantError;

@@ -1,12 +1,13 @@
 //! [`QConfig`] as the weight quantizer of dynamic modules: `mod.qconfig.weight()` builds a fresh
 //! observer (or fake-quantize module), observes the weight, and `_quantize_weight` quantizes it
-//! with the resulting parameters.
+//! with the resulting parameters (clamped to the observer's range, `_clamp_weights`).
 
 use ndarray::ArrayViewD;
 use nn_quantized_dynamic::{WeightDType, WeightQuantizer};
 use qtensor::{quantize_per_channel, quantize_per_tensor, QDType, QParams, QTensor};
 
 use crate::qconfig::{PostProcess, QConfig};
+use crate::weight_clamp::clamp_weights;
 use crate::DType;
 
 /// The dynamic weight dtype of a target dtype (only qint8 and float16, as PyTorch asserts).
@@ -47,6 +48,7 @@ impl WeightQuantizer for QConfig {
         if qparams.is_fallback() {
             return Err("the weight observer saw no finite value".into());
         }
+        let (lo, hi) = (qparams.quant_min, qparams.quant_max);
         let q = match qparams.to_qparams().map_err(text)? {
             QParams::PerTensor { scale, zero_point } => {
                 quantize_per_tensor(weight, scale, zero_point, QDType::QInt8)
@@ -62,6 +64,7 @@ impl WeightQuantizer for QConfig {
                 )
             }
         };
-        q.map_err(|e| e.to_string())
+        q.and_then(|q| clamp_weights(q, lo, hi))
+            .map_err(|e| e.to_string())
     }
 }

@@ -11,6 +11,7 @@ use qtensor::{QDType, QScheme, QTensor};
 
 use super::error::{EagerError, Notice};
 use super::observer_module::ObserverModule;
+use crate::weight_clamp::clamp_weights;
 use crate::{DType, PostProcess, QConfig, ZeroPoints};
 
 /// The observed float module handed to a constructor of the convert mapping.
@@ -165,7 +166,9 @@ impl<'a> FromFloatCtx<'a> {
 
     /// PyTorch's `_quantize_weight`: builds a fresh weight observer from the qconfig, observes
     /// `weight`, and quantizes it per tensor or per channel (qint8), or per row with float
-    /// parameters (embeddings). `want` is the dtype the quantized module takes.
+    /// parameters (embeddings), its integers clamped to the observer's `quant_min..=quant_max`
+    /// when that is narrower than the dtype (`_clamp_weights`). `want` is the dtype the
+    /// quantized module takes.
     pub fn quantize_weight(
         &self,
         weight: ArrayViewD<'_, f32>,
@@ -200,26 +203,29 @@ impl<'a> FromFloatCtx<'a> {
         obs.observe(weight.view()).map_err(obs_err)?;
         let q = obs.calculate_qparams().map_err(obs_err)?;
         let qerr = |e: qtensor::QError| self.error(format!("quantizing the weight: {e}"));
-        match (obs.qscheme(), &q.zero_points) {
+        let qw = match (obs.qscheme(), &q.zero_points) {
             (QScheme::PerTensorAffine | QScheme::PerTensorSymmetric, ZeroPoints::Int(z)) => {
                 quantize_per_tensor(weight, f64::from(q.scales[0]), z[0], QDType::QInt8)
-                    .map_err(qerr)
             }
             (QScheme::PerChannelAffine | QScheme::PerChannelSymmetric, ZeroPoints::Int(z)) => {
                 let scales: Vec<f64> = q.scales.iter().map(|&s| f64::from(s)).collect();
                 let axis = obs.ch_axis().unwrap_or(0);
-                quantize_per_channel(weight, &scales, z, axis, QDType::QInt8).map_err(qerr)
+                quantize_per_channel(weight, &scales, z, axis, QDType::QInt8)
             }
             (QScheme::PerChannelAffineFloatQParams, ZeroPoints::Float(z)) => {
                 let dtype = want.qdtype().ok_or_else(|| {
                     self.qconfig_error(format!("{want} weights are not supported"))
                 })?;
                 let axis = obs.ch_axis().unwrap_or(0);
-                quantize_per_channel_float_qparams(weight, &q.scales, z, axis, dtype).map_err(qerr)
+                quantize_per_channel_float_qparams(weight, &q.scales, z, axis, dtype)
             }
-            (scheme, _) => Err(self.qconfig_error(format!(
-                "unexpected weight qscheme {scheme:?} for this module"
-            ))),
+            (scheme, _) => {
+                return Err(self.qconfig_error(format!(
+                    "unexpected weight qscheme {scheme:?} for this module"
+                )))
+            }
         }
+        .map_err(qerr)?;
+        clamp_weights(qw, q.quant_min, q.quant_max).map_err(qerr)
     }
 }

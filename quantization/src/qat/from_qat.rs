@@ -9,29 +9,14 @@ use nn_intrinsic::qat as nniqat;
 use nn_intrinsic::quantized as nniq;
 use nn_quantized as nnq;
 use nn_quantized::functional::ConvOptions as QConvOptions;
-use qtensor::{QDType, QData, QScheme, QTensor};
+use qtensor::{QDType, QScheme, QTensor};
 
 use super::FakeQuantizeModule;
 use crate::eager::{EagerError, FromFloatCtx, QuantMapping};
+use crate::weight_clamp::clamp_weights;
 use crate::{DType, ZeroPoints};
 
 type Built = Result<Box<dyn Module>, EagerError>;
-
-/// Clamps the integer values of `q` into `[lo, hi]` (`_clamp_weights`), if that is narrower
-/// than its dtype.
-fn clamp_weights(q: QTensor, lo: i64, hi: i64) -> Result<QTensor, qtensor::QError> {
-    let (dlo, dhi) = (q.dtype().min(), q.dtype().max());
-    if lo <= dlo && hi >= dhi {
-        return Ok(q);
-    }
-    let (data, params) = q.into_parts();
-    let data = match data {
-        QData::QInt8(a) => QData::QInt8(a.mapv(|v| (v as i64).clamp(lo, hi) as i8)),
-        QData::QUInt8(a) => QData::QUInt8(a.mapv(|v| (v as i64).clamp(lo, hi) as u8)),
-        QData::QInt32(a) => QData::QInt32(a.mapv(|v| (v as i64).clamp(lo, hi) as i32)),
-    };
-    QTensor::from_int_repr(data, params)
-}
 
 /// PyTorch's `_quantize_weight(weight, weight_fake_quant)`: the trained fake quant's
 /// `calculate_qparams`, per tensor or per channel (qint8) or per row with float parameters
