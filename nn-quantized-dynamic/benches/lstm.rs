@@ -74,7 +74,7 @@ fn bench(c: &mut Criterion) {
 }
 
 fn bench_threads(c: &mut Criterion, threads: usize) {
-    nn::set_num_threads(threads);
+    nn::set_num_threads(threads).expect("threads");
     set_qkernel_threads(threads);
     nn::manual_seed(0);
     let mut group = c.benchmark_group(format!("lstm_{threads}t"));

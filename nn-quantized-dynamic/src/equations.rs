@@ -119,7 +119,7 @@ pub(crate) fn update_rows(
     /// Fewest state values per task.
     const MIN_WORK: usize = 1024;
     let batch = h.len() / hidden.max(1);
-    let tasks = qkernels_x86::num_threads()
+    let tasks = qtensor::threads::num_threads()
         .min(batch)
         .min(h.len() / MIN_WORK)
         .max(1);
@@ -137,14 +137,11 @@ pub(crate) fn update_rows(
         let (d, h_rest) = std::mem::take(&mut h).split_at_mut(n);
         let cn = n.min(c.len());
         let (e, c_rest) = std::mem::take(&mut c).split_at_mut(cn);
-        parts.push(std::sync::Mutex::new((a, b, d, e)));
+        parts.push((a, b, d, e));
         (hh, ih, h, c) = (hh_rest, ih_rest, h_rest, c_rest);
     }
-    qkernels_x86::parallel_for(parts.len(), &|i| {
-        let mut p = parts[i]
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let (a, b, d, e) = &mut *p;
+    qtensor::threads::for_each_chunk_mut(&mut parts, 1, |_, part| {
+        let (a, b, d, e) = &mut part[0];
         update(a, b, d, e);
     });
 }
@@ -166,7 +163,7 @@ mod tests {
     fn batch_split_updates_equal_the_whole_batch_update() {
         let hidden = 300;
         for threads in [1, 2, 3] {
-            qkernels_x86::set_num_threads(threads).unwrap();
+            qtensor::threads::set_num_threads(threads).unwrap();
             for batch in [1, 3, 4, 7, 9] {
                 let n = batch * hidden;
                 let (ih4, h0, c0) = (values(4 * n, 1), values(n, 2), values(n, 3));

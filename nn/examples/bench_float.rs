@@ -45,7 +45,7 @@ fn main() -> nn::Result<()> {
         .find(|a| !a.starts_with("--"))
         .cloned()
         .unwrap_or_default();
-    nn::set_num_threads(1);
+    nn::set_num_threads(1).expect("threads");
     let _g = nn::NoGradGuard::new();
     let report = |op: &str, shape: String, ops: f64, secs: f64| {
         if !shape.contains(&only) {

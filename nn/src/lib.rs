@@ -83,13 +83,15 @@ pub mod trace;
 pub use containers::{ModuleDict, ModuleList, Sequential};
 pub use error::{NnError, Result, FIX_DEQUANT, FIX_FUNCTIONAL, FIX_QUANT};
 pub use gradcheck::{gradcheck, GradCheckOptions, GradCheckReport};
-pub use kernels::gemm::{get_num_threads, set_num_threads};
 pub use layers::*;
 pub use module::{
     join, transactional, Buffer, Child, Forward, FunctionalExt, IntTensor, Method, Module,
     ModuleCast, Value,
 };
 pub use nn_derive::Module;
+/// The workspace's thread count (`torch.set_num_threads` / `get_num_threads`): float layers and
+/// int8 kernels share one pool.
+pub use qtensor::threads::{num_threads as get_num_threads, set_num_threads};
 pub use rng::{manual_seed, Rng};
 pub use state_dict::{LoadReport, StateDict, StateTensor};
 pub use tensor::{is_grad_enabled, no_grad, NoGradGuard, Tensor};

@@ -161,9 +161,9 @@ fn conv2d_split_between_threads_matches_reference() {
         let wt = rand(&[o, c / g, k, k], 400 + i as u64);
         let b = rand(&[o], 500 + i as u64);
         let run = |threads| {
-            nn::set_num_threads(threads);
+            nn::set_num_threads(threads).unwrap();
             let y = F::conv2d(&x, &wt, Some(&b), &opts2(s, p, d, g)).unwrap();
-            nn::set_num_threads(1);
+            nn::set_num_threads(1).unwrap();
             y.to_vec()
         };
         let (two, one) = (run(2), run(1));

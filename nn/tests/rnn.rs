@@ -415,9 +415,9 @@ fn inference_path_equals_the_graph_path_and_the_reference() {
             assert!(graph.0.requires_grad(), "graph path taken");
             let mut runs = Vec::new();
             for threads in [1, 2] {
-                nn::set_num_threads(threads);
+                nn::set_num_threads(threads).unwrap();
                 let fused = nn::no_grad(|| outputs(kind, m.forward(input()).unwrap()));
-                nn::set_num_threads(1);
+                nn::set_num_threads(1).unwrap();
                 assert!(!fused.0.requires_grad());
                 runs.push(fused);
             }

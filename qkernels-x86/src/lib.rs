@@ -34,7 +34,7 @@
 //! | module | holds | PyTorch / fbgemm name |
 //! |---|---|---|
 //! | [`isa`] | ISA detection, `QKERNELS_X86_ISA` override | `fbgemmInstructionSet` |
-//! | [`threads`] | crate-owned thread pool | `torch.set_num_threads` |
+//! | [`set_num_threads`] | the thread count (the workspace-wide pool of `qtensor::threads`) | `torch.set_num_threads` |
 //! | [`quant`] | [`QParams`], [`WeightQuant`], [`choose_qparams`] | `ChooseQuantizationParams` |
 //! | [`output`] | the fused output pipeline as data | `ReQuantizeOutput`, `ReQuantizeForFloat` |
 //! | [`gemm`] | [`PackedWeight`] and the u8 x s8 GEMM (scalar, AVX2, AVX-512 VNNI) | `PackBMatrix`, `fbgemmPacked` |
@@ -108,7 +108,6 @@ pub mod pool;
 pub mod quant;
 mod quantize;
 pub mod reference;
-pub mod threads;
 
 pub use conv::{
     quantized_conv, quantized_conv_with_isa, ConvParams, PackedConvWeight, QuantizedOutput,
@@ -124,5 +123,11 @@ pub use linear::{
     QuantizedMatrix,
 };
 pub use output::{Activation, BiasScaling, FloatPipeline, Granular, OutputPipeline, PipelineBias};
+pub use qtensor::threads::{num_threads, parallel_for};
 pub use quant::{choose_qparams, find_min_max, QParams, WeightQuant};
-pub use threads::{num_threads, parallel_for, set_num_threads};
+
+/// Sets the number of threads the kernels (and the whole workspace) use, as
+/// `torch.set_num_threads`.
+pub fn set_num_threads(n: usize) -> Result<()> {
+    qtensor::threads::set_num_threads(n).map_err(|e| KernelError::ThreadPool(e.0))
+}

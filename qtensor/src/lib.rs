@@ -11,6 +11,7 @@
 //! | `reshape`, `permute`, `transpose`, `narrow`, `select`, `flatten`, `unsqueeze` | methods of [`QTensor`] (see `shape`) |
 //! | `torch.fake_quantize_per_tensor_affine`, `_per_channel_affine`, `_fake_quantize_learnable_per_tensor_affine` | [`fake_quant`] |
 //! | `torch.backends.quantized.engine` | [`engine()`], [`set_engine`], [`Engine`] |
+//! | `torch.set_num_threads`, `get_num_threads` | [`threads::set_num_threads`], [`threads::num_threads`] |
 //!
 //! Numerics are PyTorch's (see [`rounding`]): `q = clamp(zp + round_half_even(x * (1/scale)))`
 //! with the reciprocal computed in `f32`, and `x = scale * (q - zp)`. Float tensors are
@@ -35,6 +36,7 @@ pub mod rounding;
 mod scheme;
 mod shape;
 mod tensor;
+pub mod threads;
 
 pub use dtype::QDType;
 pub use engine::{default_engine, engine, set_engine, supported_engines, Engine};

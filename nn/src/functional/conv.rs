@@ -6,10 +6,10 @@ use std::sync::Arc;
 use ndarray::{ArrayD, IxDyn};
 
 use crate::error::{NnError, Result};
-use rayon::prelude::*;
+use qtensor::threads::for_each_chunk_mut;
 
-use crate::kernels::gemm::{sgemm, sgemm_serial, Mat};
-use crate::kernels::im2col::{col2im, depthwise_channel, im2col, Geom};
+use crate::kernels::gemm::{column_blocks, sgemm, Mat, OutBlock};
+use crate::kernels::im2col::{col2im, depthwise_channel, im2col, im2col_rows, Geom};
 use crate::tensor::Tensor;
 
 /// Stride, padding, dilation and groups of a convolution, one entry per spatial dimension.
@@ -246,47 +246,35 @@ const PARALLEL_WORK: usize = 64 * 64 * 64;
 
 fn conv_forward(p: &Plan, x: &[f32], w: &[f32], b: Option<&[f32]>) -> Vec<f32> {
     let geom = &p.geom;
-    let (l, og) = (geom.output_len(), p.c_out / p.groups);
+    let l = geom.output_len();
     let img = p.c_out * l;
     let mut out = vec![0.0f32; p.n * img];
     let threads = crate::get_num_threads();
     let work = p.c_out * l * geom.rows();
-    let cols_len = |g: &Geom| {
-        if g.is_pointwise() || (g.channels == 1 && og == 1) {
-            0
-        } else {
-            g.rows() * l
-        }
-    };
     if threads > 1 && p.n >= threads && work >= PARALLEL_WORK && img > 0 {
         // Whole images per thread, each on one thread.
         let per = p.n.div_ceil(threads);
-        out.par_chunks_mut(per * img)
-            .enumerate()
-            .for_each(|(c, chunk)| {
-                let mut cols = vec![0.0f32; cols_len(geom)];
-                for (j, dst) in chunk.chunks_exact_mut(img).enumerate() {
-                    conv_image(p, c * per + j, (x, w, b), dst, &mut cols, 1);
-                }
-            });
+        for_each_chunk_mut(&mut out, per * img, |c, chunk| {
+            for (j, dst) in chunk.chunks_exact_mut(img).enumerate() {
+                conv_image(p, c * per + j, (x, w, b), dst, 1);
+            }
+        });
     } else {
         let threads = if work >= PARALLEL_WORK { threads } else { 1 };
-        let mut cols = vec![0.0f32; cols_len(geom)];
         for (i, dst) in out.chunks_exact_mut(img.max(1)).enumerate().take(p.n) {
-            conv_image(p, i, (x, w, b), dst, &mut cols, threads);
+            conv_image(p, i, (x, w, b), dst, threads);
         }
     }
     out
 }
 
-/// One image `i` into `dst` (`c_out x L`), split between `threads` threads: depthwise channels,
-/// rows of the column matrix and output channels of the GEMM are independent.
+/// One image `i` into `dst` (`c_out x L`), split between `threads` threads: depthwise
+/// channels, and otherwise output rows (each thread lowers and multiplies its own).
 fn conv_image(
     p: &Plan,
     i: usize,
     (x, w, b): (&[f32], &[f32], Option<&[f32]>),
     dst: &mut [f32],
-    cols: &mut [f32],
     threads: usize,
 ) {
     let geom = &p.geom;
@@ -312,7 +300,7 @@ fn conv_image(
             add_bias(ch, d);
         };
         if threads > 1 {
-            dst.par_chunks_mut(l.max(1)).enumerate().for_each(run);
+            for_each_chunk_mut(dst, l.max(1), |i, d| run((i, d)));
         } else {
             dst.chunks_mut(l.max(1)).enumerate().for_each(run);
         }
@@ -320,56 +308,67 @@ fn conv_image(
     }
     for grp in 0..p.groups {
         let xg = &xi[grp * geom.channels * in_len..(grp + 1) * geom.channels * in_len];
-        let wg = &w[grp * og * rows..(grp + 1) * og * rows];
+        let wg = Mat::rows(&w[grp * og * rows..(grp + 1) * og * rows], rows);
         let dg = &mut dst[grp * og * l..(grp + 1) * og * l];
-        let colm: &[f32] = if geom.is_pointwise() {
-            xg
-        } else if threads > 1 && geom.channels > 1 {
-            // Rows of the column matrix per input channel are independent.
-            let per = geom.channels.div_ceil(threads);
-            let chunk_rows = per * geom.kernel_len();
-            cols[..rows * l]
-                .par_chunks_mut(chunk_rows * l)
-                .enumerate()
-                .for_each(|(c, part)| {
-                    let ch = part.len() / (geom.kernel_len() * l);
-                    let sub = Geom {
-                        channels: ch,
-                        ..*geom
-                    };
-                    im2col(&sub, &xg[c * per * in_len..(c * per + ch) * in_len], part);
-                });
-            cols
-        } else {
-            im2col(geom, xg, cols);
-            cols
-        };
-        let gemm_rows = |(c, (part, per)): (usize, (&mut [f32], usize))| {
-            let o0 = c * per;
-            let m = part.len() / l;
-            sgemm_serial(
-                m,
-                l,
-                rows,
-                Mat::rows(&wg[o0 * rows..(o0 + m) * rows], rows),
-                Mat::rows(colm, l),
-                (part, l),
-                false,
-            );
-            for (j, d) in part.chunks_exact_mut(l).enumerate() {
-                add_bias(grp * og + o0 + j, d);
+        let bias_rows = |blk: &mut OutBlock<'_>| {
+            for j in 0..og {
+                add_bias(grp * og + j, blk.row_mut(j));
             }
         };
-        if threads > 1 && og > 1 && l > 0 {
-            // Output channels split between threads, each GEMM on its own thread.
-            let per = og.div_ceil(threads);
-            dg.par_chunks_mut(per * l)
-                .enumerate()
-                .for_each(|(c, part)| gemm_rows((c, (part, per))));
-        } else if l > 0 {
-            gemm_rows((0, (dg, og)));
+        // Output rows (z, y) are split between threads: each lowers its own rows and
+        // multiplies them into its own columns of the output.
+        let out_rows = geom.output[0] * geom.output[1];
+        let ow = geom.output[2];
+        let parts = threads.min(out_rows).max(1);
+        let per = out_rows.div_ceil(parts);
+        let row_ranges: Vec<_> = (0..parts)
+            .map(|t| t * per..((t + 1) * per).min(out_rows))
+            .filter(|r| !r.is_empty())
+            .collect();
+        let col_ranges: Vec<_> = row_ranges
+            .iter()
+            .map(|r| r.start * ow..r.end * ow)
+            .collect();
+        let mut parts: Vec<_> = column_blocks(dg, og, l, &col_ranges)
+            .into_iter()
+            .zip(row_ranges)
+            .collect();
+        let run = |(blk, r): &mut (OutBlock<'_>, std::ops::Range<usize>)| {
+            let r = r.clone();
+            let (c0, len) = (r.start * ow, r.len() * ow);
+            if geom.is_pointwise() {
+                blk.sgemm(rows, wg, Mat::rows(&xg[c0..], l), false);
+            } else {
+                with_cols(rows * len, |cols| {
+                    im2col_rows(geom, xg, r, cols);
+                    blk.sgemm(rows, wg, Mat::rows(cols, len), false);
+                });
+            }
+            bias_rows(blk);
+        };
+        if parts.len() > 1 {
+            for_each_chunk_mut(&mut parts, 1, |_, part| run(&mut part[0]));
+        } else {
+            parts.iter_mut().for_each(run);
         }
     }
+}
+
+thread_local! {
+    /// The calling thread's column matrix, kept between calls (large buffers are page faults
+    /// when allocated afresh).
+    static COLS: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` on this thread's scratch buffer of `len` floats (contents unspecified).
+fn with_cols<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
+    COLS.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.len() < len {
+            c.resize(len, 0.0);
+        }
+        f(&mut c[..len])
+    })
 }
 
 fn conv_grad_input(p: &Plan, g: &[f32], w: &[f32]) -> Vec<f32> {

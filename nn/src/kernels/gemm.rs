@@ -1,18 +1,6 @@
 //! Safe, bounds-checked f32 matrix multiplication on top of the `gemm` crate.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-
-static THREADS: AtomicUsize = AtomicUsize::new(1);
-
-/// Sets how many threads the float GEMM may use (`torch.set_num_threads`); 0 is taken as 1.
-pub fn set_num_threads(n: usize) {
-    THREADS.store(n.max(1), Ordering::Relaxed);
-}
-
-/// The number of threads the float GEMM uses (`torch.get_num_threads`).
-pub fn get_num_threads() -> usize {
-    THREADS.load(Ordering::Relaxed)
-}
+use qtensor::threads::{for_each_chunk_mut, num_threads as get_num_threads};
 
 /// A read-only strided matrix view: element `(i, j)` is `data[i * rs + j * cs]`.
 #[derive(Clone, Copy)]
@@ -41,6 +29,22 @@ impl<'a> Mat<'a> {
         }
     }
 
+    /// The columns from `j0` on.
+    fn columns_from(self, j0: usize) -> Self {
+        Mat {
+            data: &self.data[(j0 * self.cs).min(self.data.len())..],
+            ..self
+        }
+    }
+
+    /// The rows from `i0` on.
+    fn rows_from(self, i0: usize) -> Self {
+        Mat {
+            data: &self.data[(i0 * self.rs).min(self.data.len())..],
+            ..self
+        }
+    }
+
     fn check(&self, rows: usize, cols: usize) {
         if rows > 0 && cols > 0 {
             let last = (rows - 1) * self.rs + (cols - 1) * self.cs;
@@ -64,21 +68,6 @@ pub(crate) fn sgemm(
     sgemm_strided(m, n, k, a, b, (c, ldc, 1), accumulate);
 }
 
-/// [`sgemm`] on the calling thread only, whatever [`get_num_threads`] says (for callers that
-/// split the work between threads themselves).
-pub(crate) fn sgemm_serial(
-    m: usize,
-    n: usize,
-    k: usize,
-    a: Mat<'_>,
-    b: Mat<'_>,
-    (c, ldc): (&mut [f32], usize),
-    accumulate: bool,
-) {
-    assert!(m == 0 || n == 0 || n <= ldc, "gemm output rows overlap");
-    gemm_impl(m, n, k, a, b, (c, ldc, 1), accumulate, true);
-}
-
 /// Like [`sgemm`] with an arbitrary (non-overlapping) output layout: element `(i, j)` of `c`
 /// is `c[i * rs + j * cs]`.
 pub(crate) fn sgemm_strided(
@@ -90,7 +79,150 @@ pub(crate) fn sgemm_strided(
     c: (&mut [f32], usize, usize),
     accumulate: bool,
 ) {
-    gemm_impl(m, n, k, a, b, c, accumulate, false);
+    gemm_impl(m, n, k, a, b, c, accumulate, get_num_threads());
+}
+
+/// Columns `col0..col0 + cols` of a row-major `rows x ld` output: blocks of one output with
+/// disjoint columns can be written from different threads.
+pub(crate) struct OutBlock<'a> {
+    ptr: *mut f32,
+    rows: usize,
+    cols: usize,
+    ld: usize,
+    _out: std::marker::PhantomData<&'a mut [f32]>,
+}
+
+// SAFETY: an `OutBlock` is the only handle to its elements (see `column_blocks`), like a
+// `&mut` to them.
+unsafe impl Send for OutBlock<'_> {}
+
+/// Splits the row-major output `c` (`rows x ld`) into blocks of the given disjoint column ranges.
+/// Panics if the ranges overlap or leave the matrix.
+pub(crate) fn column_blocks<'a>(
+    c: &'a mut [f32],
+    rows: usize,
+    ld: usize,
+    ranges: &[std::ops::Range<usize>],
+) -> Vec<OutBlock<'a>> {
+    let mut ranges_sorted: Vec<_> = ranges.to_vec();
+    ranges_sorted.sort_by_key(|r| r.start);
+    assert!(
+        ranges_sorted.windows(2).all(|w| w[0].end <= w[1].start),
+        "column blocks overlap"
+    );
+    assert!(
+        ranges
+            .iter()
+            .all(|r| r.end <= ld
+                && (rows == 0 || r.is_empty() || (rows - 1) * ld + r.end <= c.len())),
+        "column blocks out of bounds"
+    );
+    let base = c.as_mut_ptr();
+    ranges
+        .iter()
+        .map(|r| OutBlock {
+            // SAFETY: a non-empty block of a non-empty output starts at r.start < r.end <=
+            // c.len() (checked above); empty blocks start at `c`'s base.
+            ptr: unsafe {
+                base.add(if rows == 0 || r.is_empty() {
+                    0
+                } else {
+                    r.start
+                })
+            },
+            rows,
+            cols: r.len(),
+            ld,
+            _out: std::marker::PhantomData,
+        })
+        .collect()
+}
+
+impl OutBlock<'_> {
+    /// Row `i` of the block.
+    pub(crate) fn row_mut(&mut self, i: usize) -> &mut [f32] {
+        assert!(i < self.rows, "row out of bounds");
+        // SAFETY: row `i` of the block is `cols` elements at `i * ld` from its start, inside the
+        // output (checked by `column_blocks`) and owned by this block alone.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.add(i * self.ld), self.cols) }
+    }
+
+    /// `block (+)= a[rows x k] * b[k x cols]` on the calling thread.
+    pub(crate) fn sgemm(&mut self, k: usize, a: Mat<'_>, b: Mat<'_>, accumulate: bool) {
+        let (m, n) = (self.rows, self.cols);
+        if m == 0 || n == 0 {
+            return;
+        }
+        if k == 0 {
+            if !accumulate {
+                (0..m).for_each(|i| self.row_mut(i).fill(0.0));
+            }
+            return;
+        }
+        a.check(m, k);
+        b.check(k, n);
+        // SAFETY: the output elements are this block's (rows x cols at stride ld, see
+        // `row_mut`), distinct and not aliased by `a` or `b` (the output is borrowed mutably
+        // by the block); the operands are bounds-checked above.
+        unsafe {
+            gemm::gemm(
+                m,
+                n,
+                k,
+                self.ptr,
+                1,
+                self.ld as isize,
+                accumulate,
+                a.data.as_ptr(),
+                a.cs as isize,
+                a.rs as isize,
+                b.data.as_ptr(),
+                b.cs as isize,
+                b.rs as isize,
+                1.0f32,
+                1.0f32,
+                false,
+                false,
+                false,
+                gemm::Parallelism::None,
+            );
+        }
+    }
+}
+
+/// Fewest multiply-adds worth splitting between threads.
+const PARALLEL_WORK: usize = 64 * 64 * 64;
+
+/// A row-major product split between the workspace's threads: into column blocks when the
+/// output is at least as wide as tall, else into row blocks; each block is one serial GEMM.
+#[allow(clippy::too_many_arguments)]
+fn split_gemm(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: Mat<'_>,
+    b: Mat<'_>,
+    (c, ld): (&mut [f32], usize),
+    accumulate: bool,
+    threads: usize,
+) {
+    if n >= m {
+        let per = n.div_ceil(threads).next_multiple_of(16).min(n);
+        let ranges: Vec<_> = (0..n).step_by(per).map(|j| j..(j + per).min(n)).collect();
+        let mut blocks = column_blocks(c, m, ld, &ranges);
+        for_each_chunk_mut(&mut blocks, 1, |i, blk| {
+            blk[0].sgemm(k, a, b.columns_from(ranges[i].start), accumulate);
+        });
+    } else {
+        let per = m.div_ceil(threads);
+        for_each_chunk_mut(c, per * ld, |i, rows| {
+            let i0 = i * per;
+            if i0 < m {
+                let mb = per.min(m - i0);
+                gemm_impl(mb, n, k, a.rows_from(i0), b, (rows, ld, 1), accumulate, 1);
+            }
+        });
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -102,7 +234,7 @@ fn gemm_impl(
     b: Mat<'_>,
     (c, rs, cs): (&mut [f32], usize, usize),
     accumulate: bool,
-    serial: bool,
+    threads: usize,
 ) {
     if m == 0 || n == 0 {
         return;
@@ -127,8 +259,10 @@ fn gemm_impl(
     }
     a.check(m, k);
     b.check(k, n);
-    let threads = if serial { 1 } else { get_num_threads() };
-    let parallelism = if threads > 1 && m * n * k >= 64 * 64 * 64 {
+    if threads > 1 && m * n * k >= PARALLEL_WORK && cs == 1 {
+        return split_gemm(m, n, k, a, b, (c, rs), accumulate, threads);
+    }
+    let parallelism = if threads > 1 && m * n * k >= PARALLEL_WORK {
         gemm::Parallelism::Rayon(threads)
     } else {
         gemm::Parallelism::None

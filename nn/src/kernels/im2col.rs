@@ -3,6 +3,8 @@
 //! `unsafe`). One geometry covers every rank: missing leading spatial
 //! dimensions have size 1, kernel 1, stride 1, padding 0, dilation 1.
 
+use std::ops::Range;
+
 /// The geometry of one convolution group, spatial dimensions padded to 3.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct Geom {
@@ -112,10 +114,21 @@ fn for_each_row(g: &Geom, mut f: impl FnMut(usize, usize, Option<usize>, usize))
 
 /// Fills `cols` (`rows x L`, row-major) from one group's input `x` (`channels x input_len`).
 pub(crate) fn im2col(g: &Geom, x: &[f32], cols: &mut [f32]) {
-    let (l, ow) = (g.output_len(), g.output[2]);
+    im2col_rows(g, x, 0..g.output[0] * g.output[1], cols);
+}
+
+/// [`im2col`] for the output rows (index `z * OH + y`) in `out_rows` only: `cols` is
+/// `rows x (len(out_rows) * OW)`, so one thread can lower its share of the output.
+pub(crate) fn im2col_rows(g: &Geom, x: &[f32], out_rows: Range<usize>, cols: &mut [f32]) {
+    let ow = g.output[2];
+    let l = out_rows.len() * ow;
     assert!(x.len() >= g.channels * g.input_len() && cols.len() >= g.rows() * l);
     let s = g.stride[2];
     for_each_row(g, |row, out_row, src, e| {
+        if !out_rows.contains(&out_row) {
+            return;
+        }
+        let out_row = out_row - out_rows.start;
         let dst = &mut cols[row * l + out_row * ow..row * l + (out_row + 1) * ow];
         let Some(base) = src else {
             dst.fill(0.0);
@@ -128,8 +141,20 @@ pub(crate) fn im2col(g: &Geom, x: &[f32], cols: &mut [f32]) {
             return;
         }
         let start = base + lo * s + e * g.dilation[2] - g.padding[2];
+        let n = hi - lo;
         if s == 1 {
-            dst[lo..hi].copy_from_slice(&x[start..start + (hi - lo)]);
+            dst[lo..hi].copy_from_slice(&x[start..start + n]);
+        } else if s == 2 {
+            // Every other element: pairs the compiler vectorises (the last element alone,
+            // since its pair may run past the input).
+            let (body, last) = dst[lo..hi].split_at_mut(n - 1);
+            for (d, pair) in body
+                .iter_mut()
+                .zip(x[start..start + 2 * (n - 1)].chunks_exact(2))
+            {
+                *d = pair[0];
+            }
+            last[0] = x[start + 2 * (n - 1)];
         } else {
             for (i, d) in dst[lo..hi].iter_mut().enumerate() {
                 *d = x[start + i * s];

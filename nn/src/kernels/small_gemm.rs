@@ -4,7 +4,10 @@
 
 use std::sync::OnceLock;
 
+use super::gemm::column_blocks;
+
 /// `y[i, o] (+)= dot(x[i, :], w[o, :])` for `x (m x k)`, `w (n x k)`, `y (m x n)`, row-major.
+/// Large products are split by output columns between the workspace's threads.
 pub(crate) fn gemm_nt_small(
     m: usize,
     n: usize,
@@ -15,6 +18,38 @@ pub(crate) fn gemm_nt_small(
     accumulate: bool,
 ) {
     assert!(x.len() >= m * k && w.len() >= n * k && y.len() >= m * n);
+    let threads = qtensor::threads::num_threads();
+    if threads == 1 || m * n * k < 64 * 64 * 64 || n < 32 {
+        return gemm_nt_small_serial(m, n, k, x, w, y, accumulate);
+    }
+    let per = n.div_ceil(threads).next_multiple_of(16).min(n);
+    let ranges: Vec<_> = (0..n).step_by(per).map(|j| j..(j + per).min(n)).collect();
+    let mut blocks = column_blocks(y, m, n, &ranges);
+    qtensor::threads::for_each_chunk_mut(&mut blocks, 1, |b, blk| {
+        let (j0, nb) = (ranges[b].start, ranges[b].len());
+        let mut part = vec![0.0f32; m * nb];
+        if accumulate {
+            for (i, row) in part.chunks_exact_mut(nb).enumerate() {
+                row.copy_from_slice(blk[0].row_mut(i));
+            }
+        }
+        gemm_nt_small_serial(m, nb, k, x, &w[j0 * k..], &mut part, accumulate);
+        for (i, row) in part.chunks_exact(nb).enumerate() {
+            blk[0].row_mut(i).copy_from_slice(row);
+        }
+    });
+}
+
+/// [`gemm_nt_small`] on the calling thread.
+fn gemm_nt_small_serial(
+    m: usize,
+    n: usize,
+    k: usize,
+    x: &[f32],
+    w: &[f32],
+    y: &mut [f32],
+    accumulate: bool,
+) {
     #[cfg(target_arch = "x86_64")]
     {
         static AVX2_FMA: OnceLock<bool> = OnceLock::new();

@@ -335,13 +335,7 @@ impl RnnCore {
                     reverse: d == 1,
                     threads,
                 };
-                let mut run = || run_direction(p, &dir, (&mut out, width, d * hid));
-                // On a pool thread, the per-step hand-offs between threads stay cheap.
-                let (hn, cn) = if threads > 1 {
-                    rayon::scope(|_| run())
-                } else {
-                    run()
-                };
+                let (hn, cn) = run_direction(p, &dir, (&mut out, width, d * hid));
                 h_n.extend(hn);
                 c_n.extend(cn);
             }

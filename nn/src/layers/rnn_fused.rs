@@ -16,7 +16,7 @@
 use std::sync::Arc;
 
 use ndarray::ArrayD;
-use rayon::prelude::*;
+use qtensor::threads::for_each_chunk_mut;
 
 use super::rnn::RnnLayerWeights;
 use crate::functional::CellKind;
@@ -195,9 +195,14 @@ pub(crate) fn run_direction(
             row.copy_from_slice(&p.bias_x);
         }
     } else if threads > 1 && rows > 8 {
-        xw.par_chunks_mut(per * cols)
-            .zip(d.x.par_chunks(per * p.input))
-            .for_each(project);
+        let mut parts: Vec<_> = xw
+            .chunks_mut(per * cols)
+            .zip(d.x.chunks(per * p.input))
+            .collect();
+        for_each_chunk_mut(&mut parts, 1, |_, part| {
+            let (out, x) = &mut part[0];
+            project((out, x));
+        });
     } else {
         project((&mut xw, d.x));
     }
@@ -253,14 +258,18 @@ pub(crate) fn run_direction(
             }
         };
         if groups > 1 {
-            hw.par_chunks_mut(blk_per_group * batch * bw)
+            let mut parts: Vec<_> = hw
+                .chunks_mut(blk_per_group * batch * bw)
                 .zip(
                     h_blk
-                        .par_chunks_mut(blk_per_group * batch * UNITS)
-                        .zip(c_blk.par_chunks_mut(blk_per_group * batch * UNITS)),
+                        .chunks_mut(blk_per_group * batch * UNITS)
+                        .zip(c_blk.chunks_mut(blk_per_group * batch * UNITS)),
                 )
-                .enumerate()
-                .for_each(|(g, parts)| run(g * blk_per_group, parts));
+                .collect();
+            for_each_chunk_mut(&mut parts, 1, |g, part| {
+                let (hw, (h, c)) = &mut part[0];
+                run(g * blk_per_group, (hw, (h, c)));
+            });
         } else {
             run(0, (&mut hw, (&mut h_blk, &mut c_blk)));
         }

@@ -1,7 +1,7 @@
 //! Cache-blocked, parallel layout changes between NC(S) and N(S)C, moving
 //! 8 x 8 byte blocks with a register (SWAR) transpose.
 
-use crate::threads;
+use qtensor::threads;
 
 /// Runs `f` on every `(index, chunk)` of `out`, in parallel when worthwhile.
 fn for_chunks(out: &mut [u8], chunk: usize, f: impl Fn(usize, &mut [u8]) + Sync) {

@@ -22,9 +22,9 @@ pub(crate) mod vnni;
 use crate::error::{KernelError, Result};
 use crate::isa::Isa;
 use crate::output::{EpView, Epilogue};
-use crate::threads;
 pub use pack::PackedWeight;
 use pack::NR;
+use qtensor::threads;
 
 /// K block (bytes of K per pass over a panel slice); a multiple of 4.
 pub(crate) const KC: usize = 2048;

@@ -62,8 +62,11 @@ fn small_planes<T: QInt>(
     let lowest = T::from_i32_sat(T::QMIN);
     let dense_len = (data.len() + 1).saturating_sub(extent_w);
     let mut dense = data[..dense_len].to_vec();
-    for j in 1..kw {
-        kernels::max_into(isa, &mut dense, &data[j * dw..j * dw + dense_len]);
+    // With no room for one whole window there is no full column to read either.
+    if dense_len > 0 {
+        for j in 1..kw {
+            kernels::max_into(isa, &mut dense, &data[j * dw..j * dw + dense_len]);
+        }
     }
     let (h, w) = (shape.h, shape.w);
     let ow = cols.len();

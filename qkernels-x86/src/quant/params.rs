@@ -162,7 +162,7 @@ pub(crate) fn finite_min_max(x: &[f32]) -> Option<(f32, f32)> {
     if parts == 1 {
         scan(0, &mut found);
     } else {
-        crate::threads::for_each_chunk_mut(&mut found, 1, scan);
+        qtensor::threads::for_each_chunk_mut(&mut found, 1, scan);
     }
     found
         .into_iter()

@@ -77,11 +77,10 @@ pub fn run(opts: &Options) -> ExitCode {
     if opts.peak {
         return peak(opts);
     }
-    if let Err(e) = qkernels_x86::set_num_threads(opts.threads) {
+    if let Err(e) = nn::set_num_threads(opts.threads) {
         eprintln!("bench: {e}");
         return ExitCode::FAILURE;
     }
-    nn::set_num_threads(opts.threads);
     let mut failed = false;
     let mut emit = |row: Result<Row, String>| match row {
         Ok(r) if opts.json => println!("{}", r.json()),

@@ -113,8 +113,7 @@ pub fn run(opts: &Options) -> ExitCode {
 }
 
 fn demo(opts: &Options) -> Result<(), Box<dyn std::error::Error>> {
-    qkernels_x86::set_num_threads(opts.threads)?;
-    nn::set_num_threads(opts.threads);
+    nn::set_num_threads(opts.threads)?;
     nn::manual_seed(0);
     let all = load_digits(default_digits_path())?;
     let (train_set, test_set) = all.split(0.2, 42)?;

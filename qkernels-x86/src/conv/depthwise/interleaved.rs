@@ -7,7 +7,7 @@ use super::{covers, scalar, DepthwiseWeight};
 use crate::gemm::{epilogue_fn, Out, Tile, MR_MAX, TILE_LD};
 use crate::isa::Isa;
 use crate::output::Epilogue;
-use crate::threads;
+use qtensor::threads;
 
 /// A padded channels-last input `[N, Dp, Hp, Wp, cp]`.
 pub(crate) struct PaddedInput<'a> {

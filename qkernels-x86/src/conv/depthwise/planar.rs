@@ -7,7 +7,7 @@ use super::{covers, scalar, DepthwiseWeight};
 use crate::gemm::{epilogue_fn, Out, Tile, MR_MAX, TILE_LD};
 use crate::isa::Isa;
 use crate::output::Epilogue;
-use crate::threads;
+use qtensor::threads;
 
 type PlaneTileFn = unsafe fn(&[u8], usize, usize, usize, usize, usize, &[usize], &[i32], &mut Tile);
 

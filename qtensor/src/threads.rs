@@ -1,5 +1,6 @@
-//! The crate's worker threads (like `torch.set_num_threads`): a fork-join pool in which the
-//! calling thread takes part and idle workers spin briefly before they sleep.
+//! The workspace's worker threads (`torch.set_num_threads`): one fork-join pool, used by the
+//! int8 kernels and the float layers alike, in which the calling thread takes part and idle
+//! workers spin briefly before they sleep.
 //!
 //! Kernels split work into tasks whose results do not depend on which thread computes them,
 //! so outputs are identical for any thread count. A kernel call hands work to the workers and
@@ -8,15 +9,23 @@
 //! Calls made while the pool is busy (from a task, or from a second user thread) run on the
 //! calling thread alone.
 
-use crate::error::{KernelError, Result};
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-/// How long an idle worker spins for the next job before it sleeps.
+/// How long an idle worker spins for the next job before it sleeps; after the first
+/// [`SPIN_HOT`] it yields between checks, so other runnable threads get the core.
 const SPIN: Duration = Duration::from_micros(200);
+const SPIN_HOT: Duration = Duration::from_micros(20);
+
+/// The pool's threads could not be started.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("thread pool: {0}")]
+pub struct ThreadPoolError(pub String);
+
+type Result<T> = std::result::Result<T, ThreadPoolError>;
 
 /// Job state word: `epoch << 32 | CLOSED | joined workers`.
 const CLOSED: u64 = 1 << 31;
@@ -88,13 +97,13 @@ impl Pool {
         for i in 1..threads {
             let s = Arc::clone(&shared);
             let spawned = thread::Builder::new()
-                .name(format!("qkernels-x86-{i}"))
+                .name(format!("qtensor-worker-{i}"))
                 .spawn(move || worker(&s));
             match spawned {
                 Ok(h) => workers.push(h),
                 Err(e) => {
                     stop(&shared, workers);
-                    return Err(KernelError::ThreadPool(e.to_string()));
+                    return Err(ThreadPoolError(e.to_string()));
                 }
             }
         }
@@ -148,9 +157,14 @@ fn next_epoch(s: &Shared, seen: u64) -> Option<u64> {
             return Some(state);
         }
         spins = spins.wrapping_add(1);
-        if spins.is_multiple_of(256) && start.elapsed() > SPIN {
-            // A publish after the check above leaves the unpark token set: no lost wake-up.
-            thread::park();
+        if spins.is_multiple_of(256) {
+            let idle = start.elapsed();
+            if idle > SPIN {
+                // A publish after the check above leaves the unpark token set: no lost wake-up.
+                thread::park();
+            } else if idle > SPIN_HOT {
+                thread::yield_now();
+            }
         } else {
             std::hint::spin_loop();
         }
@@ -183,9 +197,7 @@ fn default_threads() -> usize {
 /// Sets the number of threads the kernels use (>= 1, the calling thread included).
 pub fn set_num_threads(n: usize) -> Result<()> {
     if n == 0 {
-        return Err(KernelError::ThreadPool(
-            "number of threads must be >= 1".into(),
-        ));
+        return Err(ThreadPoolError("number of threads must be >= 1".into()));
     }
     let mut guard = POOL.lock().unwrap_or_else(PoisonError::into_inner);
     if guard.as_ref().is_some_and(|p| p.threads == n) {
@@ -224,8 +236,7 @@ fn pool() -> Option<Arc<Handle>> {
 }
 
 /// Calls `f(i)` for every `i < tasks`, on the pool's threads and the calling thread, and returns
-/// when all are done (a panic in any task is re-raised here). Operator layers use it to split
-/// their own elementwise work over the kernels' threads.
+/// when all are done (a panic in any task is re-raised here).
 pub fn parallel_for(tasks: usize, f: &(dyn Fn(usize) + Sync)) {
     if tasks <= 1 {
         (0..tasks).for_each(f);
@@ -273,7 +284,7 @@ pub fn parallel_for(tasks: usize, f: &(dyn Fn(usize) + Sync)) {
 
 /// Splits `data` into chunks of `chunk` elements (the last may be shorter) and calls
 /// `f(index, chunk)` on each, in parallel.
-pub(crate) fn for_each_chunk_mut<T: Send>(
+pub fn for_each_chunk_mut<T: Send>(
     data: &mut [T],
     chunk: usize,
     f: impl Fn(usize, &mut [T]) + Sync,
