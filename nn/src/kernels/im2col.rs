@@ -353,6 +353,7 @@ fn depthwise3x3_padded<const FMA: bool>(g: &Geom, x: &[f32], w: &[f32], out: &mu
     let width = ow_r + 2;
     let rows = oh + 2;
     let mut plane = vec![0.0f32; rows * width];
+    let mut acc = vec![0.0f32; 2 * ow_r];
     for r in 0..rows {
         let Some(src_r) = (r as isize - ph as isize)
             .try_into()
@@ -365,38 +366,59 @@ fn depthwise3x3_padded<const FMA: bool>(g: &Geom, x: &[f32], w: &[f32], out: &mu
         plane[r * width + pw..r * width + pw + n].copy_from_slice(&x[src_r * iw..src_r * iw + n]);
     }
     let wv: [f32; 9] = [w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7], w[8]];
-    let mut acc = vec![0.0f32; ow_r];
-    for y in 0..oh {
-        let r0 = &plane[y * width..y * width + width];
-        let r1 = &plane[(y + 1) * width..(y + 1) * width + width];
-        let r2 = &plane[(y + 2) * width..(y + 2) * width + width];
-        // Nine shifted views of exactly `ow_r` elements: no bounds checks in the loop.
-        let taps: [&[f32]; 9] = [
-            &r0[..ow_r],
-            &r0[1..ow_r + 1],
-            &r0[2..ow_r + 2],
-            &r1[..ow_r],
-            &r1[1..ow_r + 1],
-            &r1[2..ow_r + 2],
-            &r2[..ow_r],
-            &r2[1..ow_r + 1],
-            &r2[2..ow_r + 2],
-        ];
-        for (c, a) in acc.chunks_exact_mut(8).enumerate() {
-            let a: &mut [f32; 8] = a.try_into().expect("8 lanes");
-            let mut v = [0.0f32; 8];
-            for (k, t) in taps.iter().enumerate() {
-                let t: &[f32; 8] = t[c * 8..c * 8 + 8].try_into().expect("8 lanes");
-                for l in 0..8 {
-                    v[l] = fmadd::<FMA>(wv[k], t[l], v[l]);
+    // Two output rows per pass: they share two of their four input rows.
+    for y in (0..oh).step_by(2) {
+        let pair = (oh - y).min(2);
+        let row = |r: usize| {
+            let r = (y + r).min(rows - 1);
+            &plane[r * width..(r + 1) * width]
+        };
+        let (r0, r1, r2, r3) = (row(0), row(1), row(2), row(3));
+        // Shifted views of exactly `ow_r` elements: no bounds checks in the loop.
+        let (t0, t1, t2, t3) = (
+            shifts(r0, ow_r),
+            shifts(r1, ow_r),
+            shifts(r2, ow_r),
+            shifts(r3, ow_r),
+        );
+        let (a0, a1) = acc.split_at_mut(ow_r);
+        for (c, (a0, a1)) in a0
+            .chunks_exact_mut(8)
+            .zip(a1.chunks_exact_mut(8))
+            .enumerate()
+        {
+            let lanes =
+                |t: &[f32]| -> [f32; 8] { t[c * 8..c * 8 + 8].try_into().expect("8 lanes") };
+            let (mut v0, mut v1) = ([0.0f32; 8], [0.0f32; 8]);
+            for (dy, (upper, lower)) in [(&t0, &t1), (&t1, &t2), (&t2, &t3)].into_iter().enumerate()
+            {
+                for dx in 0..3 {
+                    let (wk, p, q) = (wv[dy * 3 + dx], lanes(upper[dx]), lanes(lower[dx]));
+                    for l in 0..8 {
+                        v0[l] = fmadd::<FMA>(wk, p[l], v0[l]);
+                        v1[l] = fmadd::<FMA>(wk, q[l], v1[l]);
+                    }
                 }
             }
-            *a = v;
+            a0.copy_from_slice(&v0);
+            a1.copy_from_slice(&v1);
         }
-        for (o, a) in out[y * ow..(y + 1) * ow].iter_mut().zip(&acc) {
-            *o += a;
+        for (i, a) in [&acc[..ow_r], &acc[ow_r..]]
+            .into_iter()
+            .take(pair)
+            .enumerate()
+        {
+            for (o, a) in out[(y + i) * ow..(y + i + 1) * ow].iter_mut().zip(a) {
+                *o += a;
+            }
         }
     }
+}
+
+/// The three views of `ow_r` elements of a padded row that a 3-wide kernel reads.
+#[inline(always)]
+fn shifts(r: &[f32], ow_r: usize) -> [&[f32]; 3] {
+    [&r[..ow_r], &r[1..ow_r + 1], &r[2..ow_r + 2]]
 }
 
 fn depthwise_generic(g: &Geom, x: &[f32], w: &[f32], out: &mut [f32]) {
