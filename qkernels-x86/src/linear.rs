@@ -5,7 +5,7 @@ use crate::gemm::{self, check_isa, DenseA, PackedWeight};
 use crate::isa::{active_isa, Isa};
 use crate::output::{Activation, Epilogue, FloatPipeline, OutputPipeline};
 use crate::quant::{choose_qparams, finite_min_max, validate_zero_point, QParams};
-use crate::quantize::{self, QuantizingA};
+use crate::quantize;
 
 /// A row-major quantized (quint8) matrix `[rows, cols]`.
 #[derive(Debug, Clone, Copy)]
@@ -178,7 +178,7 @@ pub fn quantize_dynamic_with_isa(
     check_isa(isa)?;
     let qp = dynamic_qparams(x, reduce_range)?;
     let mut q = vec![0u8; x.len()];
-    quantize::quantize_u8(isa, x, &mut q, qp.scale as f32, qp.zero_point);
+    quantize::quantize_u8_parallel(isa, x, &mut q, qp.scale as f32, qp.zero_point);
     Ok((q, qp))
 }
 
@@ -226,13 +226,9 @@ pub fn dynamic_linear_with_isa(
         FloatPipeline::dequantize(qp.scale as f32, w.quant(), bias, options.relu, w.n())?;
     pipeline.validate(w.n())?;
     let ep = Epilogue::float(qp.zero_point, w.col_offsets(), w.zero_points(), &pipeline);
-    let src = QuantizingA {
-        x,
-        rows,
-        k: w.k(),
-        scale: qp.scale as f32,
-        zero_point: qp.zero_point,
-        isa,
-    };
-    Ok(gemm::gemm_to_vec(isa, &src, w, &ep))
+    // Quantized once up front (in parallel): GEMM tasks that share rows then copy them
+    // instead of quantizing them again.
+    let mut q = vec![0u8; x.len()];
+    quantize::quantize_u8_parallel(isa, x, &mut q, qp.scale as f32, qp.zero_point);
+    Ok(run(isa, &q, rows, w, &ep))
 }

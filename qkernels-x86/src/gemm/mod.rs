@@ -230,7 +230,7 @@ unsafe fn gemm(isa: Isa, a: &dyn ASource, w: &PackedWeight, ep: &Epilogue, out: 
     let work = (m as u128) * (n as u128) * (kp as u128);
     // Small products stay on the calling thread: handing them out costs more than the work
     // (results do not depend on the thread count either way).
-    let nt = if work < (1 << 21) {
+    let nt = if work < (1 << 19) {
         1
     } else {
         threads::num_threads()

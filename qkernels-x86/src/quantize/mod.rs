@@ -27,44 +27,27 @@ pub(crate) fn quantize_u8(isa: Isa, src: &[f32], dst: &mut [u8], scale: f32, zer
     }
 }
 
-/// Activation rows quantized on the fly while the GEMM packs them (fbgemm's
-/// `PackAWithQuantRowOffset`): each task quantizes the rows it uses, so the quantization is
-/// spread over the threads and no quantized copy of the whole input is made.
-pub(crate) struct QuantizingA<'a> {
-    /// Row-major `[rows, k]` floats.
-    pub x: &'a [f32],
-    /// Number of rows.
-    pub rows: usize,
-    /// Row length.
-    pub k: usize,
-    /// Quantization scale (as `f32`) and zero point.
-    pub scale: f32,
-    /// Zero point.
-    pub zero_point: i32,
-    /// ISA of the quantization loop.
-    pub isa: Isa,
-}
-
-impl crate::gemm::ASource for QuantizingA<'_> {
-    fn rows(&self) -> usize {
-        self.rows
+/// [`quantize_u8`] split across the workspace's threads when `src` is long (elementwise, so
+/// the split changes no value).
+pub(crate) fn quantize_u8_parallel(
+    isa: Isa,
+    src: &[f32],
+    dst: &mut [u8],
+    scale: f32,
+    zero_point: i32,
+) {
+    const PART: usize = 1 << 15;
+    let n = src.len().min(dst.len());
+    if n < 2 * PART {
+        return quantize_u8(isa, src, dst, scale, zero_point);
     }
-    fn pack_rows(
-        &self,
-        r0: usize,
-        rows: usize,
-        kp: usize,
-        dst: &mut [u8],
-        mut sums: Option<&mut [i32]>,
-    ) {
-        for r in 0..rows {
-            let src = &self.x[(r0 + r) * self.k..(r0 + r + 1) * self.k];
-            let d = &mut dst[r * kp..(r + 1) * kp];
-            quantize_u8(self.isa, src, &mut d[..self.k], self.scale, self.zero_point);
-            d[self.k..].fill(0);
-            if let Some(s) = sums.as_deref_mut() {
-                s[r] = crate::gemm::row_sum(&d[..self.k]);
-            }
-        }
-    }
+    qtensor::threads::for_each_chunk_mut(&mut dst[..n], PART, |i, d| {
+        quantize_u8(
+            isa,
+            &src[i * PART..i * PART + d.len()],
+            d,
+            scale,
+            zero_point,
+        );
+    });
 }
