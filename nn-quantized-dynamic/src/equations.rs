@@ -103,7 +103,7 @@ pub fn simple_update(hh: &[f32], ih: &[f32], h: &mut [f32], act: Nonlinearity) {
 /// A cell update on rows of `(hh, ih, h, c)`.
 pub(crate) type RowUpdate<'a> = dyn Fn(&mut [f32], &[f32], &mut [f32], &mut [f32]) + Sync + 'a;
 
-/// Runs a row-wise cell update over the batch, split across the kernel threads when the batch
+/// Runs a row-wise cell update over the batch, split across the worker threads when the batch
 /// is large enough to pay for it: `update(hh, ih, h, c)` receives the same rows of each buffer
 /// (`hh` and `ih` have `gates` times the width of `h` and `c`). The rows are independent, so
 /// the result does not depend on the split.

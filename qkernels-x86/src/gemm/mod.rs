@@ -8,7 +8,7 @@
 //! 24 zmm accumulators); K is processed in blocks of `KC` bytes so a panel's
 //! K slice stays in L2 while every row tile of a row block (about 96 KiB of
 //! packed activations) uses it.
-//! Work is split into (row block, panel range) tasks run on the crate's
+//! Work is split into (row block, panel range) tasks run on the workspace's
 //! thread pool; every output element is computed by the same instruction
 //! sequence whatever the split, so results do not depend on the thread count.
 

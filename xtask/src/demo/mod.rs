@@ -27,7 +27,7 @@ median latency of one forward pass over a batch, and the speed-up over the float
                       fx: the same from a traced graph, no stubs needed;
                       qat: quantization-aware fine-tuning, then convert)
   --engine E         fbgemm, qnnpack or all (default: all this build supports)
-  --threads N        kernel threads (default 1)
+  --threads N        worker threads, float and int8 (default 1)
   --batch-size B     images per timed forward pass (default 64)
   --epochs N         float training epochs (default 8)
   --qat-epochs N     QAT fine-tuning epochs (default 2)";
