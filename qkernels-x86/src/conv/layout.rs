@@ -67,8 +67,38 @@ fn transpose(src: &[u8], ls: usize, dst: &mut [u8], ld: usize, rows: usize, cols
             }
         }
     }
+    let rem = rows - r8;
+    if rem == 0 {
+        return;
+    }
+    // The last rows (fewer than 8, e.g. the channels of an RGB image): 8 columns at a time,
+    // the missing rows read as zeros.
+    for j0 in (0..c8).step_by(8) {
+        let t = transpose8(std::array::from_fn(|k| {
+            if k < rem {
+                load8(src, (r8 + k) * ls + j0)
+            } else {
+                0
+            }
+        }));
+        if ld == rem {
+            // Dense destination: the 8 columns' values are one run of 8 * rem bytes.
+            let mut run = [0u8; 64];
+            for (k, v) in t.iter().enumerate() {
+                run[k * rem..(k + 1) * rem].copy_from_slice(&v.to_le_bytes()[..rem]);
+            }
+            dst[j0 * ld..(j0 + 8) * ld].copy_from_slice(&run[..8 * rem]);
+        } else {
+            for (k, v) in t.iter().enumerate() {
+                let at = (j0 + k) * ld + r8;
+                for (d, b) in dst[at..at + rem].iter_mut().zip(v.to_le_bytes()) {
+                    *d = b;
+                }
+            }
+        }
+    }
     for i in r8..rows {
-        for j in 0..cols {
+        for j in c8..cols {
             dst[j * ld + i] = src[i * ls + j];
         }
     }

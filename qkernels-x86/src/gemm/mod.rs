@@ -260,7 +260,7 @@ unsafe fn gemm(isa: Isa, a: &dyn ASource, w: &PackedWeight, ep: &Epilogue, out: 
     if nt == 1 {
         (0..tasks).for_each(task);
     } else {
-        threads::parallel_for(tasks, &task);
+        threads::parallel_for_runs(tasks, &task);
     }
 }
 
