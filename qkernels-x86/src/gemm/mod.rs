@@ -226,6 +226,9 @@ unsafe fn gemm(isa: Isa, a: &dyn ASource, w: &PackedWeight, ep: &Epilogue, out: 
     // Row block: a multiple of the tile height, about 64 KiB..192 KiB of packed A.
     let mb_target = (96 * 1024 / kp.clamp(1, KC)).clamp(kern.mr, 192);
     let mb = (mb_target / kern.mr).max(1) * kern.mr;
+    // Blocks of (nearly) equal height: threads take contiguous runs of them.
+    let row_blocks = m.div_ceil(mb);
+    let mb = m.div_ceil(row_blocks).next_multiple_of(kern.mr);
     let row_blocks = m.div_ceil(mb);
     let work = (m as u128) * (n as u128) * (kp as u128);
     // Small products stay on the calling thread: handing them out costs more than the work
