@@ -165,28 +165,17 @@ impl OutBlock<'_> {
         // `row_mut`), distinct and not aliased by `a` or `b` (the output is borrowed mutably
         // by the block); the operands are bounds-checked above.
         unsafe {
-            gemm::gemm(
+            raw_gemm(
                 m,
                 n,
                 k,
-                self.ptr,
-                1,
-                self.ld as isize,
+                (self.ptr, self.ld, 1),
                 accumulate,
-                a.data.as_ptr(),
-                a.cs as isize,
-                a.rs as isize,
-                b.data.as_ptr(),
-                b.cs as isize,
-                b.rs as isize,
-                1.0f32,
-                1.0f32,
-                false,
-                false,
-                false,
+                a,
+                b,
                 gemm::Parallelism::None,
-            );
-        }
+            )
+        };
     }
 }
 
@@ -273,13 +262,46 @@ fn gemm_impl(
     // overlap (one stride spans the whole other dimension), and `c` is borrowed mutably so it
     // cannot alias `a` or `b`.
     unsafe {
+        raw_gemm(
+            m,
+            n,
+            k,
+            (c.as_mut_ptr(), rs, cs),
+            accumulate,
+            a,
+            b,
+            parallelism,
+        )
+    };
+}
+
+/// The `gemm` crate's entry point on an output at `c.0` with row stride `c.1` and column stride
+/// `c.2`: `c (+)= a * b`.
+///
+/// # Safety
+/// `c` must be valid for writes of every element `(i, j)` (`i < m`, `j < n`) at
+/// `i * c.1 + j * c.2`, those elements distinct and aliased by neither operand; the operands
+/// must hold `m x k` and `k x n` elements at their strides.
+#[allow(clippy::too_many_arguments)]
+unsafe fn raw_gemm(
+    m: usize,
+    n: usize,
+    k: usize,
+    c: (*mut f32, usize, usize),
+    accumulate: bool,
+    a: Mat<'_>,
+    b: Mat<'_>,
+    parallelism: gemm::Parallelism,
+) {
+    // SAFETY: forwarded from this function's contract.
+    unsafe {
         gemm::gemm(
             m,
             n,
             k,
-            c.as_mut_ptr(),
-            cs as isize,
-            rs as isize,
+            c.0,
+            c.2 as isize,
+            c.1 as isize,
             accumulate,
             a.data.as_ptr(),
             a.cs as isize,
@@ -293,7 +315,7 @@ fn gemm_impl(
             false,
             false,
             parallelism,
-        );
+        )
     }
 }
 
