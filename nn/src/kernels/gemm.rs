@@ -349,32 +349,49 @@ mod tests {
             (17, 33, 65),
             (64, 1, 300),
         ] {
-            let a: Vec<f32> = (0..m * k)
-                .map(|i| ((i * 7 % 13) as f32 - 6.0) / 5.0)
-                .collect();
-            let b: Vec<f32> = (0..k * n)
-                .map(|i| ((i * 5 % 11) as f32 - 5.0) / 3.0)
-                .collect();
-            for bt in [false, true] {
-                let bm = if bt {
-                    Mat::transposed(&b, k)
-                } else {
-                    Mat::rows(&b, n)
-                };
-                let mut c = vec![f32::NAN; m * n];
-                sgemm(m, n, k, Mat::rows(&a, k), bm, (&mut c, n), false);
-                let r = reference(m, n, k, &a, &b, bt);
-                for (x, y) in c.iter().zip(&r) {
-                    assert!(
-                        (x - y).abs() <= 1e-4 * (1.0 + y.abs()),
-                        "{m}x{n}x{k}: {x} vs {y}"
-                    );
-                }
-                let mut acc = r.clone();
-                sgemm(m, n, k, Mat::rows(&a, k), bm, (&mut acc, n), true);
-                for (x, y) in acc.iter().zip(&r) {
-                    assert!((x - 2.0 * y).abs() <= 1e-4 * (1.0 + y.abs()));
-                }
+            check_against_reference(m, n, k);
+        }
+    }
+
+    #[test]
+    fn products_split_between_threads_match_reference() {
+        let before = get_num_threads();
+        // Wider than tall (column blocks) and taller than wide (row blocks), ragged.
+        for threads in [2, 3] {
+            qtensor::threads::set_num_threads(threads).unwrap();
+            for &(m, n, k) in &[(70, 301, 50), (301, 40, 33), (9, 1000, 40)] {
+                check_against_reference(m, n, k);
+            }
+        }
+        qtensor::threads::set_num_threads(before).unwrap();
+    }
+
+    fn check_against_reference(m: usize, n: usize, k: usize) {
+        let a: Vec<f32> = (0..m * k)
+            .map(|i| ((i * 7 % 13) as f32 - 6.0) / 5.0)
+            .collect();
+        let b: Vec<f32> = (0..k * n)
+            .map(|i| ((i * 5 % 11) as f32 - 5.0) / 3.0)
+            .collect();
+        for bt in [false, true] {
+            let bm = if bt {
+                Mat::transposed(&b, k)
+            } else {
+                Mat::rows(&b, n)
+            };
+            let mut c = vec![f32::NAN; m * n];
+            sgemm(m, n, k, Mat::rows(&a, k), bm, (&mut c, n), false);
+            let r = reference(m, n, k, &a, &b, bt);
+            for (x, y) in c.iter().zip(&r) {
+                assert!(
+                    (x - y).abs() <= 1e-4 * (1.0 + y.abs()),
+                    "{m}x{n}x{k}: {x} vs {y}"
+                );
+            }
+            let mut acc = r.clone();
+            sgemm(m, n, k, Mat::rows(&a, k), bm, (&mut acc, n), true);
+            for (x, y) in acc.iter().zip(&r) {
+                assert!((x - 2.0 * y).abs() <= 1e-4 * (1.0 + y.abs()));
             }
         }
     }

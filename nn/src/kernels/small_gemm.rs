@@ -191,6 +191,18 @@ mod tests {
     }
 
     #[test]
+    fn column_split_between_threads_matches_a_plain_dot_product() {
+        let before = qtensor::threads::num_threads();
+        for threads in [2, 3] {
+            qtensor::threads::set_num_threads(threads).unwrap();
+            for &(m, n, k) in &[(4, 1000, 80), (15, 333, 70)] {
+                check(m, n, k, |x, w, y| gemm_nt_small(m, n, k, x, w, y, true));
+            }
+        }
+        qtensor::threads::set_num_threads(before).unwrap();
+    }
+
+    #[test]
     fn portable_kernel_matches_a_plain_dot_product() {
         for &(m, n, k) in &SIZES {
             check(m, n, k, |x, w, y| body(m, n, k, x, w, y, true));
