@@ -245,6 +245,53 @@ proptest! {
 /// Long reductions with extreme values: accumulators far from zero, every zero-point term
 /// large (this is where the dot path's row and column sums must cancel exactly).
 #[test]
+fn linear_is_identical_for_any_thread_count() {
+    // Large enough that the generic driver splits rows between threads.
+    let (rows, k, n) = (203, 150, 37);
+    let mut g = Gen(7);
+    let x = g.u8s(rows * k);
+    let xf = g.f32s(rows * k, 3.0);
+    let w = g.i8s(n * k);
+    let wq = g.weight_quant(n, true);
+    let bias = g.f32s(n, 1.0);
+    let (xq, yq) = (quant(0.02, 100), quant(0.1, 120));
+    let want = reference::linear(&x, rows, k, xq, &w, n, &wq, Some(&bias), yq, false);
+    let before = qtensor::threads::num_threads();
+    for kern in Kernels::available() {
+        let lw = LinearWeights {
+            weight: &w,
+            out_features: n,
+            in_features: k,
+            quant: &wq,
+            bias: Some(&bias),
+        };
+        let packed = kern.pack_linear(&lw).unwrap();
+        let out = OutputSpec {
+            quant: yq,
+            relu: false,
+        };
+        let mut dynamic = Vec::new();
+        for threads in [1, 2, 3] {
+            qtensor::threads::set_num_threads(threads).unwrap();
+            let y = kern
+                .linear(&packed, &QView::new(&x, &[rows, k], xq), out)
+                .unwrap();
+            assert_eq!(y.data, want, "path {} threads {threads}", kern.path());
+            let (yd, _) = kern
+                .linear_dynamic(&packed, &xf, &[rows, k], false)
+                .unwrap();
+            dynamic.push(yd.iter().map(|v| v.to_bits()).collect::<Vec<_>>());
+        }
+        assert!(
+            dynamic.windows(2).all(|d| d[0] == d[1]),
+            "path {}",
+            kern.path()
+        );
+    }
+    qtensor::threads::set_num_threads(before).unwrap();
+}
+
+#[test]
 fn long_reductions_at_the_extremes_equal_reference() {
     for (k, xv, wv, xz, wz) in [
         (2053usize, 255u8, -128i8, 0u8, 127i8),

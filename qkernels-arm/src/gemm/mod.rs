@@ -257,11 +257,39 @@ pub(crate) struct Rows<'a> {
     pub rows: usize,
 }
 
-/// Runs every tile, handing each accumulated tile to `emit(row0, mr, channel0, nr, acc)`.
+/// Fewest multiply-adds worth splitting between threads.
+const PARALLEL_WORK: usize = 1 << 19;
+
+/// Splits the output rows of a GEMM between the workspace's threads (blocks of whole tiles,
+/// one contiguous run per thread) and calls `f(row_range, out_rows)` on each, `out_rows` holding
+/// `width` elements per row. Every tile is computed as on one thread, so the results do not
+/// depend on the thread count.
+fn split_rows<T: Send>(
+    pg: &PackedGemm,
+    rows: usize,
+    width: usize,
+    out: &mut [T],
+    f: impl Fn(std::ops::Range<usize>, &mut [T]) + Sync,
+) {
+    let work = rows * pg.out_channels() * pg.ks * pg.kc;
+    let threads = qtensor::threads::num_threads();
+    if threads == 1 || work < PARALLEL_WORK || rows <= MR || width == 0 {
+        return f(0..rows, out);
+    }
+    let per = rows.div_ceil(threads).next_multiple_of(MR);
+    let out = &mut out[..rows * width];
+    qtensor::threads::for_each_chunk_mut(out, per * width, |i, part| {
+        f(i * per..(i * per + per).min(rows), part);
+    });
+}
+
+/// Runs every tile of rows `row_range`, handing each accumulated tile to
+/// `emit(row0, mr, channel0, nr, acc)` (`row0` counted from the range's start).
 fn for_each_tile(
     k: Kernels,
     pg: &PackedGemm,
     rows: &Rows,
+    row_range: std::ops::Range<usize>,
     init: &[i32],
     input_zp: u8,
     mut emit: impl FnMut(usize, usize, usize, usize, &Acc),
@@ -275,8 +303,8 @@ fn for_each_tile(
             let nr = (pg.n_per_group - p * NR).min(NR);
             let init: [i32; NR] = init[slot0..slot0 + NR].try_into().expect("8 slots");
             let wzp: [u8; NR] = pg.wzp[slot0..slot0 + NR].try_into().expect("8 slots");
-            for row0 in (0..rows.rows).step_by(MR) {
-                let mr = (rows.rows - row0).min(MR);
+            for row0 in row_range.clone().step_by(MR) {
+                let mr = (row_range.end - row0).min(MR);
                 let row_offsets: [&[usize]; MR] = std::array::from_fn(|m| {
                     let r = row0 + m.min(mr - 1);
                     &rows.offsets[r * ks..(r + 1) * ks]
@@ -293,7 +321,13 @@ fn for_each_tile(
                     input_zp,
                 };
                 let acc = accumulate(k.path(), &args);
-                emit(row0, mr, g * pg.n_per_group + p * NR, nr, &acc);
+                emit(
+                    row0 - row_range.start,
+                    mr,
+                    g * pg.n_per_group + p * NR,
+                    nr,
+                    &acc,
+                );
             }
         }
     }
@@ -375,24 +409,27 @@ pub(crate) fn run_quantized(
         );
         return Ok(());
     }
-    for_each_tile(
-        k,
-        pg,
-        rows,
-        init,
-        input.zero_point,
-        |row0, mr, oc0, nr, acc| {
-            let mut tile_scales = [1.0f32; NR];
-            tile_scales[..nr].copy_from_slice(&scales[oc0..oc0 + nr]);
-            let q = Requant {
-                scales: &tile_scales,
-                zero_point: output.quant.zero_point,
-                min,
-                max,
-            };
-            requant_tile(k.path(), acc, &q, mr, nr, &mut out[row0 * n + oc0..], n);
-        },
-    );
+    split_rows(pg, rows.rows, n, out, |range, out| {
+        for_each_tile(
+            k,
+            pg,
+            rows,
+            range,
+            init,
+            input.zero_point,
+            |row0, mr, oc0, nr, acc| {
+                let mut tile_scales = [1.0f32; NR];
+                tile_scales[..nr].copy_from_slice(&scales[oc0..oc0 + nr]);
+                let q = Requant {
+                    scales: &tile_scales,
+                    zero_point: output.quant.zero_point,
+                    min,
+                    max,
+                };
+                requant_tile(k.path(), acc, &q, mr, nr, &mut out[row0 * n + oc0..], n);
+            },
+        );
+    });
     Ok(())
 }
 
@@ -430,21 +467,24 @@ pub(crate) fn run_dynamic(
         );
         return Ok(());
     }
-    for_each_tile(
-        k,
-        pg,
-        rows,
-        &init,
-        input.zero_point,
-        |row0, mr, oc0, nr, acc| {
-            for (m, row) in acc.iter().enumerate().take(mr) {
-                let dst = &mut out[(row0 + m) * n + oc0..][..nr];
-                for (j, d) in dst.iter_mut().enumerate() {
-                    let b = pg.bias.as_ref().map_or(0.0, |b| b[oc0 + j]);
-                    *d = row[j] as f32 * multipliers[oc0 + j] + b;
+    split_rows(pg, rows.rows, n, out, |range, out| {
+        for_each_tile(
+            k,
+            pg,
+            rows,
+            range,
+            &init,
+            input.zero_point,
+            |row0, mr, oc0, nr, acc| {
+                for (m, row) in acc.iter().enumerate().take(mr) {
+                    let dst = &mut out[(row0 + m) * n + oc0..][..nr];
+                    for (j, d) in dst.iter_mut().enumerate() {
+                        let b = pg.bias.as_ref().map_or(0.0, |b| b[oc0 + j]);
+                        *d = row[j] as f32 * multipliers[oc0 + j] + b;
+                    }
                 }
-            }
-        },
-    );
+            },
+        );
+    });
     Ok(())
 }
