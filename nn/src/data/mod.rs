@@ -1,7 +1,6 @@
 //! Small datasets for examples and tests: the vendored handwritten-digits set.
 
-mod inflate;
-
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use ndarray::{ArrayD, Axis, IxDyn};
@@ -121,11 +120,38 @@ pub fn load_digits(path: impl AsRef<Path>) -> Result<Dataset> {
         reason: e.to_string(),
     })?;
     let raw = if bytes.starts_with(&[0x1f, 0x8b]) {
-        inflate::gunzip(&bytes)?
+        let mut raw = Vec::new();
+        flate2::read::GzDecoder::new(&bytes[..])
+            .read_to_end(&mut raw)
+            .map_err(|e| NnError::bad_arg("digits", format!("corrupt gzip data: {e}")))?;
+        raw
     } else {
         bytes
     };
     let text = String::from_utf8(raw)
         .map_err(|_| NnError::bad_arg("digits", "the file is not UTF-8 text"))?;
     parse_digits_csv(&text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_vendored_digits_load_from_gzip() {
+        let d = load_digits(default_digits_path()).unwrap();
+        assert_eq!(d.images.shape(), &[1797, 1, 8, 8]);
+        assert_eq!(d.labels.len(), 1797);
+        assert!(d.images.iter().all(|v| (0.0..=1.0).contains(v)));
+    }
+
+    #[test]
+    fn a_truncated_gzip_file_is_an_error() {
+        let bytes = std::fs::read(default_digits_path()).unwrap();
+        let path = std::env::temp_dir().join(format!("digits-truncated-{}.gz", std::process::id()));
+        std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
+        let r = load_digits(&path);
+        let _ = std::fs::remove_file(&path);
+        assert!(r.is_err());
+    }
 }
