@@ -94,7 +94,7 @@ impl Kernels {
         let mut out = vec![0u8; rows * w.out_features()];
         let rows = Rows {
             input: x.data,
-            offsets: &offsets,
+            offsets: offsets.view(),
             rows,
         };
         run_quantized(*self, &w.gemm, &rows, x.quant, output, &mut out)?;
@@ -137,7 +137,7 @@ impl Kernels {
         let mut out = vec![0f32; rows * w.out_features()];
         let rows = Rows {
             input: &q,
-            offsets: &offsets,
+            offsets: offsets.view(),
             rows,
         };
         run_dynamic(*self, &w.gemm, &rows, quant, &mut out)?;

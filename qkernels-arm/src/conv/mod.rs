@@ -319,7 +319,7 @@ impl Kernels {
             Packed::Gemm(g) => {
                 let rows = Rows {
                     input: &input,
-                    offsets: &ind,
+                    offsets: ind.view(),
                     rows: pixels,
                 };
                 run_quantized(*self, g, &rows, x.quant, output, out)?;

@@ -249,11 +249,56 @@ impl std::ops::Deref for Offsets {
     }
 }
 
+impl Offsets {
+    /// A view of all the offsets.
+    pub fn view(&self) -> OffsetsView<'_> {
+        OffsetsView {
+            data: &self.data,
+            max: self.max,
+        }
+    }
+}
+
+/// Borrowed offsets with an upper bound of their values (the whole table's maximum when the
+/// view is a part of it).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct OffsetsView<'a> {
+    data: &'a [usize],
+    max: usize,
+}
+
+impl<'a> OffsetsView<'a> {
+    /// An upper bound of the offsets (their maximum for a whole table, 0 when empty).
+    // Only the x86 kernels bound their reads this way.
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+    pub fn max(&self) -> usize {
+        self.max
+    }
+
+    /// The offsets in `range`, keeping the bound.
+    // Only the x86 driver splits its rows this way.
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+    pub fn part(&self, range: std::ops::Range<usize>) -> OffsetsView<'a> {
+        OffsetsView {
+            data: &self.data[range],
+            max: self.max,
+        }
+    }
+}
+
+impl std::ops::Deref for OffsetsView<'_> {
+    type Target = [usize];
+
+    fn deref(&self) -> &[usize] {
+        self.data
+    }
+}
+
 /// Where the rows of a GEMM/convolution come from: `input` plus `ks` offsets per output row.
 pub(crate) struct Rows<'a> {
     pub input: &'a [u8],
     /// `rows * ks` offsets: row `m`, step `s` at `m * ks + s`.
-    pub offsets: &'a Offsets,
+    pub offsets: OffsetsView<'a>,
     pub rows: usize,
 }
 

@@ -6,6 +6,7 @@ pub(crate) use super::plan::Epilogue;
 use super::plan::{Plan, Shape};
 use super::Isa;
 use crate::gemm::{PackedGemm, Rows};
+use qtensor::threads::for_each_chunk_mut;
 
 /// Sums of each row's reduction bytes for group `g` (needed only when a weight zero point is
 /// not 0): `sum over steps s and c < kc of input[offset(m, s) + g * kc + c]`.
@@ -29,7 +30,59 @@ fn row_sums(rows: &Rows, ks: usize, kc: usize, g: usize) -> Vec<i32> {
 /// `init[slot]`.
 ///
 /// Panics if the sizes are inconsistent (callers build them; a mismatch is a bug here).
-pub(crate) fn run(isa: Isa, pg: &PackedGemm, rows: &Rows, init: &[i32], mut epilogue: Epilogue) {
+pub(crate) fn run(isa: Isa, pg: &PackedGemm, rows: &Rows, init: &[i32], epilogue: Epilogue) {
+    const PARALLEL_WORK: usize = 1 << 19;
+    let (m, n) = (rows.rows, pg.out_channels());
+    let threads = qtensor::threads::num_threads();
+    if threads == 1 || m <= 16 || n == 0 || m * n * pg.ks * pg.kc < PARALLEL_WORK {
+        return run_rows(isa, pg, rows, init, epilogue);
+    }
+    // Output rows split between the threads, one contiguous run each; every tile is computed
+    // as on one thread, so the results do not depend on the thread count.
+    let per = m.div_ceil(threads).next_multiple_of(8);
+    let run_part = |i: usize, ep: Epilogue| {
+        let (r0, r1) = (i * per, ((i + 1) * per).min(m));
+        let part = Rows {
+            input: rows.input,
+            offsets: rows.offsets.part(r0 * pg.ks..r1 * pg.ks),
+            rows: r1 - r0,
+        };
+        run_rows(isa, pg, &part, init, ep);
+    };
+    match epilogue {
+        Epilogue::Requant {
+            scales,
+            zero_point,
+            min,
+            max,
+            out,
+        } => for_each_chunk_mut(&mut out[..m * n], per * n, |i, out| {
+            let ep = Epilogue::Requant {
+                scales,
+                zero_point,
+                min,
+                max,
+                out,
+            };
+            run_part(i, ep);
+        }),
+        Epilogue::Float {
+            multipliers,
+            bias,
+            out,
+        } => for_each_chunk_mut(&mut out[..m * n], per * n, |i, out| {
+            let ep = Epilogue::Float {
+                multipliers,
+                bias,
+                out,
+            };
+            run_part(i, ep);
+        }),
+    }
+}
+
+/// [`run`] on the calling thread.
+fn run_rows(isa: Isa, pg: &PackedGemm, rows: &Rows, init: &[i32], mut epilogue: Epilogue) {
     let slots = pg.groups * pg.panels_per_group * 16;
     assert!(pg.nr == 16 && pg.wzp.len() >= slots);
     if rows.rows == 0 || pg.out_channels() == 0 {

@@ -2,7 +2,7 @@
 //! [`Plan`] exists only if every read and write the tiles make is in bounds on this CPU.
 
 use super::{gemm_avx2, gemm_avx512, Isa};
-use crate::gemm::Offsets;
+use crate::gemm::OffsetsView;
 
 /// What the tiles write: requantized `u8` or dequantized `f32`, row-major with one row of
 /// `groups * n_per_group` values per GEMM row.
@@ -50,7 +50,7 @@ pub(crate) struct Shape<'a> {
     /// Activations; every step reads `kc_pad` bytes at `offset + g * kc`.
     pub input: &'a [u8],
     /// `rows * ks` offsets: row `m`, step `s` at `m * ks + s`.
-    pub offsets: &'a Offsets,
+    pub offsets: OffsetsView<'a>,
     pub rows: usize,
     pub ks: usize,
     pub kc: usize,
