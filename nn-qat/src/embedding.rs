@@ -9,23 +9,6 @@ use nn::{Child, Module, NnError, Result, Tensor, Value};
 
 use crate::weight::{self, fresh_parameter};
 
-/// Integer indices carried in a float tensor (what `forward(Value)` receives).
-fn indices_of(module: &str, t: &Tensor) -> Result<Vec<usize>> {
-    t.to_vec()
-        .into_iter()
-        .map(|v| {
-            if v >= 0.0 && v.fract() == 0.0 && v < 16_777_216.0 {
-                Ok(v as usize)
-            } else {
-                Err(NnError::bad_arg(
-                    module,
-                    format!("indices must be non-negative integers, got {v}"),
-                ))
-            }
-        })
-        .collect()
-}
-
 fn dims(w: &Tensor) -> (usize, usize) {
     let s = w.shape();
     (
@@ -116,7 +99,7 @@ impl Module for Embedding {
 
     fn forward(&mut self, input: Value) -> Result<Value> {
         let t = input.into_float("Embedding")?;
-        let idx = indices_of("Embedding", &t)?;
+        let idx = F::embedding_indices("Embedding", &t)?;
         Ok(Value::Float(self.lookup(&idx, &t.shape())?))
     }
 
@@ -234,29 +217,7 @@ impl Module for EmbeddingBag {
     }
 
     fn forward(&mut self, input: Value) -> Result<Value> {
-        let name = "EmbeddingBag";
-        let (idx, offsets) = match input {
-            Value::Tuple(v) if v.len() == 2 => {
-                let mut it = v.into_iter();
-                let (Some(i), Some(o)) = (it.next(), it.next()) else {
-                    unreachable!("a tuple of two")
-                };
-                let (i, o) = (i.into_float(name)?, o.into_float(name)?);
-                (indices_of(name, &i)?, indices_of(name, &o)?)
-            }
-            other => {
-                let t = other.into_float(name)?;
-                let s = t.shape();
-                if s.len() != 2 {
-                    return Err(NnError::input_shape(
-                        name,
-                        "(B, L) indices, or a tuple (indices, offsets)",
-                        &s,
-                    ));
-                }
-                (indices_of(name, &t)?, (0..s[0]).map(|b| b * s[1]).collect())
-            }
-        };
+        let (idx, offsets) = F::embedding_bag_inputs("EmbeddingBag", input)?;
         Ok(Value::Float(self.bags(&idx, &offsets, None)?))
     }
 

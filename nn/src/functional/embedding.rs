@@ -4,7 +4,57 @@ use ndarray::{ArrayD, IxDyn};
 
 use super::conv::slice;
 use crate::error::{NnError, Result};
+use crate::module::Value;
 use crate::tensor::Tensor;
+
+/// Integer indices carried in a float tensor (what an embedding's `forward(Value)` receives:
+/// the value type has no integer tensors); `module` names the caller in errors.
+pub fn embedding_indices(module: &str, t: &Tensor) -> Result<Vec<usize>> {
+    t.to_vec()
+        .into_iter()
+        .map(|v| {
+            if v >= 0.0 && v.fract() == 0.0 && v < 16_777_216.0 {
+                Ok(v as usize)
+            } else {
+                Err(NnError::bad_arg(
+                    module,
+                    format!("indices must be non-negative integers, got {v}"),
+                ))
+            }
+        })
+        .collect()
+}
+
+/// The `(indices, offsets)` an `EmbeddingBag`'s `forward` takes: a tuple `(indices, offsets)`,
+/// or `(B, L)` indices (bags of `L`).
+pub fn embedding_bag_inputs(module: &str, input: Value) -> Result<(Vec<usize>, Vec<usize>)> {
+    match input {
+        Value::Tuple(v) if v.len() == 2 => {
+            let mut it = v.into_iter();
+            let (Some(i), Some(o)) = (it.next(), it.next()) else {
+                unreachable!("a tuple of two")
+            };
+            let (i, o) = (i.into_float(module)?, o.into_float(module)?);
+            Ok((
+                embedding_indices(module, &i)?,
+                embedding_indices(module, &o)?,
+            ))
+        }
+        other => {
+            let t = other.into_float(module)?;
+            let s = t.shape();
+            if s.len() != 2 {
+                return Err(NnError::input_shape(
+                    module,
+                    "(B, L) indices, or a tuple (indices, offsets)",
+                    &s,
+                ));
+            }
+            let offsets = (0..s[0]).map(|b| b * s[1]).collect();
+            Ok((embedding_indices(module, &t)?, offsets))
+        }
+    }
+}
 
 fn check_indices(op: &str, indices: &[usize], rows: usize) -> Result<()> {
     match indices.iter().find(|&&i| i >= rows) {

@@ -23,7 +23,7 @@ pub use activation::{
 pub use batch_norm::{batch_norm, BatchNormState};
 pub use conv::{conv, conv_transpose, ConvOptions};
 pub use dropout::dropout;
-pub use embedding::{embedding, embedding_bag, BagMode};
+pub use embedding::{embedding, embedding_bag, embedding_bag_inputs, embedding_indices, BagMode};
 pub use linear::linear;
 pub use loss::{cross_entropy, log_softmax, mse_loss, nll_loss, softmax, Reduction};
 pub(crate) use norm::{channel_affine, normalize_rows};

@@ -6,23 +6,6 @@ use crate::layers::training_flag;
 use crate::module::{Module, Value};
 use crate::tensor::Tensor;
 
-/// Reads integer indices carried in a float tensor (what `forward(Value)` receives).
-fn indices_of(module: &str, t: &Tensor) -> Result<Vec<usize>> {
-    t.to_vec()
-        .into_iter()
-        .map(|v| {
-            if v >= 0.0 && v.fract() == 0.0 && v < 16_777_216.0 {
-                Ok(v as usize)
-            } else {
-                Err(NnError::bad_arg(
-                    module,
-                    format!("indices must be non-negative integers, got {v}"),
-                ))
-            }
-        })
-        .collect()
-}
-
 /// A lookup table of `num_embeddings` vectors of size `embedding_dim` (`nn.Embedding`);
 /// parameter `weight`. `forward` takes the indices as a float tensor of integral values (the
 /// value type has no integer tensors); [`Embedding::lookup`] takes them typed.
@@ -70,7 +53,7 @@ impl Module for Embedding {
     }
     fn forward(&mut self, input: Value) -> Result<Value> {
         let t = input.into_float("Embedding")?;
-        let idx = indices_of("Embedding", &t)?;
+        let idx = F::embedding_indices("Embedding", &t)?;
         Ok(Value::Float(self.lookup(&idx, &t.shape())?))
     }
     fn local_parameters(&self) -> Vec<(String, Tensor)> {
@@ -131,27 +114,7 @@ impl Module for EmbeddingBag {
         "EmbeddingBag"
     }
     fn forward(&mut self, input: Value) -> Result<Value> {
-        let name = "EmbeddingBag";
-        let (idx, offsets) = match input {
-            Value::Tuple(v) if v.len() == 2 => {
-                let mut it = v.into_iter();
-                let i = it.next().expect("two").into_float(name)?;
-                let o = it.next().expect("two").into_float(name)?;
-                (indices_of(name, &i)?, indices_of(name, &o)?)
-            }
-            other => {
-                let t = other.into_float(name)?;
-                let s = t.shape();
-                if s.len() != 2 {
-                    return Err(NnError::input_shape(
-                        name,
-                        "(B, L) indices, or a tuple (indices, offsets)",
-                        &s,
-                    ));
-                }
-                (indices_of(name, &t)?, (0..s[0]).map(|b| b * s[1]).collect())
-            }
-        };
+        let (idx, offsets) = F::embedding_bag_inputs("EmbeddingBag", input)?;
         Ok(Value::Float(self.bags(&idx, &offsets, None)?))
     }
     fn local_parameters(&self) -> Vec<(String, Tensor)> {
