@@ -8,6 +8,9 @@
 //! PyTorch); a rayon pool's hand-off costs 10-20 us here, more than a small convolution takes.
 //! Calls made while the pool is busy (from a task, or from a second user thread) run on the
 //! calling thread alone.
+//!
+//! This module holds the crate's only `unsafe`: handing a borrowed job to the workers (the
+//! caller waits until every worker has left it) and splitting one buffer into disjoint chunks.
 
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
