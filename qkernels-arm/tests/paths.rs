@@ -292,6 +292,53 @@ fn linear_is_identical_for_any_thread_count() {
 }
 
 #[test]
+fn depthwise_conv_is_identical_for_any_thread_count() {
+    // 2 x 48 planes of 30x30 outputs: large enough to be split between threads.
+    let (batch, c, h) = (2, 48, 30);
+    let mut g = Gen(11);
+    let x = g.u8s(batch * c * h * h);
+    let w = g.i8s(c * 9);
+    let wq = g.weight_quant(c, true);
+    let bias = g.f32s(c, 1.0);
+    let (xq, yq) = (quant(0.02, 90), quant(0.05, 110));
+    let params = ConvParams::new(&[1, 1], &[1, 1], &[1, 1], c);
+    let before = qtensor::threads::num_threads();
+    for kern in Kernels::available() {
+        let cw = ConvWeights {
+            weight: &w,
+            shape: &[c, 1, 3, 3],
+            quant: &wq,
+            bias: Some(&bias),
+        };
+        let packed = kern.pack_conv(&cw, &params).unwrap();
+        let mut outputs = Vec::new();
+        for threads in [1, 2, 3] {
+            qtensor::threads::set_num_threads(threads).unwrap();
+            let shape = [batch, c, h, h];
+            let view = QView::new(&x, &shape, xq);
+            outputs.push(
+                kern.conv(
+                    &packed,
+                    &view,
+                    OutputSpec {
+                        quant: yq,
+                        relu: false,
+                    },
+                )
+                .unwrap()
+                .data,
+            );
+        }
+        assert!(
+            outputs.windows(2).all(|o| o[0] == o[1]),
+            "path {}",
+            kern.path()
+        );
+    }
+    qtensor::threads::set_num_threads(before).unwrap();
+}
+
+#[test]
 fn long_reductions_at_the_extremes_equal_reference() {
     for (k, xv, wv, xz, wz) in [
         (2053usize, 255u8, -128i8, 0u8, 127i8),

@@ -75,7 +75,6 @@ pub(crate) fn run(p: &Planes, out: &mut [u8]) {
     let windows = ((kw - 1) * dw + 1).div_ceil(4);
     // Row length: the widest read is `(groups - 1) * 64 + 3 + 4 (windows - 1) + 64` bytes.
     let len = (groups * 64 + 4 * windows + 64).max(wp);
-    let mut buf = vec![p.input_zp; hp * len];
     // Broadcast weights per `[channel][kernel row][window]`, ones per `[kernel row][window]`.
     let place = |v: &mut [u32], value: &dyn Fn(usize, usize) -> u8, ky: usize| {
         for t in 0..kw {
@@ -99,13 +98,18 @@ pub(crate) fn run(p: &Planes, out: &mut [u8]) {
         windows,
         ones: &ones,
     };
-    for b in 0..p.batch {
-        for ch in 0..c {
+    // One plane after another, in one contiguous run of planes per thread, each run with its
+    // own padded buffer (every plane is computed alone, so results do not depend on the split).
+    let plane_out = oh * ow;
+    let planes = p.batch * c;
+    let run = |first: usize, out: &mut [u8]| {
+        let mut buf = vec![p.input_zp; hp * len];
+        for (i, dst) in out.chunks_exact_mut(plane_out).enumerate() {
+            let (b, ch) = ((first + i) / c, (first + i) % c);
             let plane = &p.x[(b * c + ch) * ih * iw..][..ih * iw];
             for (y, row) in plane.chunks_exact(iw).enumerate() {
                 buf[(ph + y) * len + pw..][..iw].copy_from_slice(row);
             }
-            let dst = &mut out[(b * c + ch) * oh * ow..][..oh * ow];
             let w = &wins[ch * kh * windows..][..kh * windows];
             // SAFETY: AVX-512 VNNI is present (asserted); every read of a kernel row stays
             // inside `buf` (rows below `hp`, offsets below `len` by its construction) and the
@@ -121,7 +125,13 @@ pub(crate) fn run(p: &Planes, out: &mut [u8]) {
                 }
             }
         }
+    };
+    let threads = qtensor::threads::num_threads().min(planes);
+    if threads <= 1 || out.len() < 1 << 16 {
+        return run(0, out);
     }
+    let per = planes.div_ceil(threads);
+    qtensor::threads::for_each_chunk_mut(out, per * plane_out, |i, part| run(i * per, part));
 }
 
 /// The padded-row layout shared by every channel.
