@@ -193,6 +193,28 @@ fn qat_narrow_qconfig(lo: i64, hi: i64) -> QConfig {
     }
 }
 
+/// The PTQ qconfig at `bits`-bit weights: fbgemm's default at 8, else [`ptq_narrow_qconfig`].
+fn ptq_qconfig(bits: u32) -> QConfig {
+    match bits {
+        8 => get_default_qconfig(Backend::Fbgemm),
+        b => {
+            let (lo, hi) = range_of(b);
+            ptq_narrow_qconfig(lo, hi)
+        }
+    }
+}
+
+/// The QAT qconfig at `bits`-bit weights: fbgemm's default at 8, else [`qat_narrow_qconfig`].
+fn qat_qconfig(bits: u32) -> QConfig {
+    match bits {
+        8 => get_default_qat_qconfig(Backend::Fbgemm),
+        b => {
+            let (lo, hi) = range_of(b);
+            qat_narrow_qconfig(lo, hi)
+        }
+    }
+}
+
 /// The smallest and largest integer of the converted model's weights.
 fn weight_int_range(model: &DigitsCnn) -> (i64, i64) {
     let mut range = (i64::MAX, i64::MIN);
@@ -391,41 +413,10 @@ impl Experiment {
             for &col in self.columns {
                 let acc = match col {
                     Column::Float => accuracy(&mut float_model, te)?,
-                    Column::Ptq(8) => ptq(
-                        w,
-                        &state,
-                        get_default_qconfig(Backend::Fbgemm),
-                        range_of(8),
-                        tr,
-                        te,
-                    )?,
-                    Column::Qat(8) => qat(
-                        w,
-                        &state,
-                        get_default_qat_qconfig(Backend::Fbgemm),
-                        range_of(8),
-                        tr,
-                        te,
-                    )?,
-                    Column::FinetunePtq(8) => finetune_then_ptq(
-                        w,
-                        &state,
-                        get_default_qconfig(Backend::Fbgemm),
-                        range_of(8),
-                        tr,
-                        te,
-                    )?,
-                    Column::Ptq(b) => {
-                        let (lo, hi) = range_of(b);
-                        ptq(w, &state, ptq_narrow_qconfig(lo, hi), (lo, hi), tr, te)?
-                    }
-                    Column::Qat(b) => {
-                        let (lo, hi) = range_of(b);
-                        qat(w, &state, qat_narrow_qconfig(lo, hi), (lo, hi), tr, te)?
-                    }
+                    Column::Ptq(b) => ptq(w, &state, ptq_qconfig(b), range_of(b), tr, te)?,
+                    Column::Qat(b) => qat(w, &state, qat_qconfig(b), range_of(b), tr, te)?,
                     Column::FinetunePtq(b) => {
-                        let (lo, hi) = range_of(b);
-                        finetune_then_ptq(w, &state, ptq_narrow_qconfig(lo, hi), (lo, hi), tr, te)?
+                        finetune_then_ptq(w, &state, ptq_qconfig(b), range_of(b), tr, te)?
                     }
                 };
                 row.push(acc);
