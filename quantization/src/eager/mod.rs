@@ -71,7 +71,7 @@ mod fusers;
 pub mod mappings;
 mod observer_module;
 mod prepare;
-mod prepared;
+pub(crate) mod prepared;
 mod qconfig_mapping;
 mod quantize;
 

@@ -64,22 +64,59 @@ pub fn unwrap_prepared(m: &dyn Module) -> &dyn Module {
     }
 }
 
+/// The forward of a module with an activation post-process (eager observer or QAT fake
+/// quant): on the input for memoryless (dynamic) post-processes, else on the output.
+pub(crate) fn forward_post_processed(
+    inner: &mut dyn Module,
+    app: Option<&mut Child>,
+    observe_input: bool,
+    input: Value,
+) -> Result<Value> {
+    match app {
+        None => inner.forward(input),
+        Some(app) if observe_input => {
+            let x = app.forward(input)?;
+            inner.forward(x)
+        }
+        Some(app) => {
+            let y = inner.forward(input)?;
+            app.forward(y)
+        }
+    }
+}
+
+/// The wrapped module's children, then `activation_post_process`.
+pub(crate) fn children_with<'a>(
+    inner: &'a dyn Module,
+    app: Option<&'a Child>,
+) -> Vec<(String, &'a dyn Module)> {
+    let mut v = inner.children();
+    if let Some(a) = app {
+        v.push(("activation_post_process".into(), a.module()));
+    }
+    v
+}
+
+/// [`children_with`], mutably as slots.
+pub(crate) fn child_slots_with<'a>(
+    inner: &'a mut dyn Module,
+    app: Option<&'a mut Child>,
+) -> Vec<(String, &'a mut Box<dyn Module>)> {
+    let mut v = inner.child_slots_mut();
+    if let Some(a) = app {
+        v.push(("activation_post_process".into(), a.slot_mut()));
+    }
+    v
+}
+
 impl Module for Prepared {
     fn type_name(&self) -> &'static str {
         self.inner.type_name()
     }
 
     fn forward(&mut self, input: Value) -> Result<Value> {
-        let Some(app) = self.activation_post_process.as_mut() else {
-            return self.inner.forward(input);
-        };
-        if self.observe_input {
-            let x = app.forward(input)?;
-            self.inner.forward(x)
-        } else {
-            let y = self.inner.forward(input)?;
-            app.forward(y)
-        }
+        let app = self.activation_post_process.as_mut();
+        forward_post_processed(self.inner.as_mut(), app, self.observe_input, input)
     }
 
     fn call(&mut self, method: Method, args: Vec<Value>) -> Result<Value> {
@@ -95,19 +132,11 @@ impl Module for Prepared {
     }
 
     fn children(&self) -> Vec<(String, &dyn Module)> {
-        let mut v = self.inner.children();
-        if let Some(a) = &self.activation_post_process {
-            v.push(("activation_post_process".into(), a.module()));
-        }
-        v
+        children_with(self.inner.as_ref(), self.activation_post_process.as_ref())
     }
 
     fn child_slots_mut(&mut self) -> Vec<(String, &mut Box<dyn Module>)> {
-        let mut v = self.inner.child_slots_mut();
-        if let Some(a) = &mut self.activation_post_process {
-            v.push(("activation_post_process".into(), a.slot_mut()));
-        }
-        v
+        child_slots_with(self.inner.as_mut(), self.activation_post_process.as_mut())
     }
 
     fn is_training(&self) -> bool {

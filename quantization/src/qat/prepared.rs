@@ -3,6 +3,7 @@
 use nn::{Buffer, Child, Method, Module, Result, Tensor, Value};
 
 use super::FakeQuantizeModule;
+use crate::eager::prepared::{child_slots_with, children_with, forward_post_processed};
 use crate::QConfig;
 
 /// What `prepare_qat` puts in place of each module it observes: the module (same type name,
@@ -82,16 +83,8 @@ impl Module for QatPrepared {
     }
 
     fn forward(&mut self, input: Value) -> Result<Value> {
-        let Some(app) = self.activation_post_process.as_mut() else {
-            return self.inner.forward(input);
-        };
-        if self.observe_input {
-            let x = app.forward(input)?;
-            self.inner.forward(x)
-        } else {
-            let y = self.inner.forward(input)?;
-            app.forward(y)
-        }
+        let app = self.activation_post_process.as_mut();
+        forward_post_processed(self.inner.as_mut(), app, self.observe_input, input)
     }
 
     fn call(&mut self, method: Method, args: Vec<Value>) -> Result<Value> {
@@ -107,19 +100,11 @@ impl Module for QatPrepared {
     }
 
     fn children(&self) -> Vec<(String, &dyn Module)> {
-        let mut v = self.inner.children();
-        if let Some(a) = &self.activation_post_process {
-            v.push(("activation_post_process".into(), a.module()));
-        }
-        v
+        children_with(self.inner.as_ref(), self.activation_post_process.as_ref())
     }
 
     fn child_slots_mut(&mut self) -> Vec<(String, &mut Box<dyn Module>)> {
-        let mut v = self.inner.child_slots_mut();
-        if let Some(a) = &mut self.activation_post_process {
-            v.push(("activation_post_process".into(), a.slot_mut()));
-        }
-        v
+        child_slots_with(self.inner.as_mut(), self.activation_post_process.as_mut())
     }
 
     fn train(&mut self, mode: bool) {
