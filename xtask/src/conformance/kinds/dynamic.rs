@@ -8,22 +8,12 @@ use nn::{Module, Value};
 use nn_quantized_dynamic::{
     GRUCell, LSTMCell, Nonlinearity, RNNCell, RnnOptions, WeightDType, GRU, LSTM,
 };
-use qtensor::Engine;
 use quantization::dynamic::{quantize_dynamic, DynamicSpec};
 use quantization::qconfig::{self, QConfig};
 
 use crate::conformance::check::{Checker, Verdict};
 use crate::conformance::fixture::{Case, Tensor};
-use crate::conformance::kinds::UNSUPPORTED;
-
-/// Selects the case's engine.
-fn set_engine(case: &Case) -> Result<(), String> {
-    let engine: Engine = case
-        .str("engine")?
-        .parse()
-        .map_err(|e: qtensor::QError| e.to_string())?;
-    qtensor::set_engine(engine).map_err(|e| e.to_string())
-}
+use crate::conformance::kinds::{select_engine, UNSUPPORTED};
 
 /// The weight dtype and qconfig of a case: `dtype` (`qint8`, default, or `float16`) and an
 /// optional `qconfig` name (`per_channel_dynamic`).
@@ -124,7 +114,7 @@ fn as2<'a>(a: &'a ArrayD<f32>, what: &str) -> Result<ndarray::ArrayView2<'a, f32
 
 /// `dynamic_rnn`: a dynamic LSTM / GRU built from the float state dict, run on `x`.
 pub fn rnn(case: &Case) -> Result<Verdict, String> {
-    set_engine(case)?;
+    select_engine(case)?;
     let (_, qc) = qconfig_of(case)?;
     let options = RnnOptions::new(
         usize_param(case, "input_size")?,
@@ -166,7 +156,7 @@ pub fn rnn(case: &Case) -> Result<Verdict, String> {
 
 /// `dynamic_rnn_cell`: one step of a dynamic LSTMCell / GRUCell / RNNCell.
 pub fn rnn_cell(case: &Case) -> Result<Verdict, String> {
-    set_engine(case)?;
+    select_engine(case)?;
     let (_, qc) = qconfig_of(case)?;
     let (input, hidden) = (
         usize_param(case, "input_size")?,
@@ -229,7 +219,7 @@ pub fn e2e(case: &Case) -> Result<Verdict, String> {
     if case.str("model")? != "MLP" {
         return Err(format!("{UNSUPPORTED}model {}", case.str("model")?));
     }
-    set_engine(case)?;
+    select_engine(case)?;
     let sizes = case.i64s("sizes")?;
     let [s0, s1, s2] = sizes[..] else {
         return Err(format!("MLP needs three sizes, got {sizes:?}"));

@@ -6,15 +6,16 @@ use nn::{
     AdaptiveAvgPool2d, BatchNorm2d, Conv2d, ConvConfig, DeQuantStub, FloatFunctional, Linear,
     MaxPool2d, QuantStub, ReLU,
 };
-use qtensor::Engine;
 use quantization::eager::{
     convert, fuse_modules, prepare, ObserverModule, QConfigMapping, QuantMapping,
 };
-use quantization::{get_default_qconfig, Backend, ZeroPoints};
+use quantization::{get_default_qconfig, ZeroPoints};
 
 use crate::conformance::check::{Checker, Verdict};
 use crate::conformance::fixture::Case;
-use crate::conformance::kinds::model_io::{float, load_state_dict, out_values};
+use crate::conformance::kinds::model_io::{
+    default_qconfig_backend, float, load_state_dict, out_values,
+};
 use crate::conformance::kinds::UNSUPPORTED;
 
 /// FORMAT.md's `SmallCNN(c, classes)`, children named as PyTorch's state dict.
@@ -78,16 +79,8 @@ pub fn eager_ptq(case: &Case) -> Result<Verdict, String> {
     if case.str("model")? != "SmallCNN" {
         return Err(format!("{UNSUPPORTED}model {}", case.str("model")?));
     }
-    let engine: Engine = case
-        .str("engine")?
-        .parse()
-        .map_err(|e: qtensor::QError| e.to_string())?;
-    let backend = match case.str("qconfig")? {
-        "default_fbgemm" => Backend::Fbgemm,
-        "default_qnnpack" => Backend::Qnnpack,
-        other => return Err(format!("{UNSUPPORTED}qconfig {other}")),
-    };
-    qtensor::set_engine(engine).map_err(|e| e.to_string())?;
+    let backend = default_qconfig_backend(case)?;
+    super::select_engine(case)?;
     let c = case.i64("channels")? as usize;
     let classes = case.i64("classes")? as usize;
     let mut model = SmallCnn::new(c, classes).map_err(|e| e.to_string())?;

@@ -7,14 +7,14 @@
 use nn::functional as F;
 use nn::prelude::*;
 use nn::{BatchNorm2d, Conv2d, ConvConfig, Linear};
-use qtensor::Engine;
 use quantization::eager::ObserverModule;
 use quantization::fx::{convert_fx, get_default_qconfig_mapping, prepare_fx, GraphModule};
-use quantization::Backend;
 
 use crate::conformance::check::{Checker, Verdict};
 use crate::conformance::fixture::Case;
-use crate::conformance::kinds::model_io::{float, load_state_dict, out_values};
+use crate::conformance::kinds::model_io::{
+    default_qconfig_backend, float, load_state_dict, out_values,
+};
 use crate::conformance::kinds::UNSUPPORTED;
 
 /// FORMAT.md's `SmallCNNFunctional(c, classes)`, children named as PyTorch's state dict.
@@ -103,16 +103,8 @@ pub fn fx_ptq(case: &Case) -> Result<Verdict, String> {
     if case.str("model")? != "SmallCNNFunctional" {
         return Err(format!("{UNSUPPORTED}model {}", case.str("model")?));
     }
-    let engine: Engine = case
-        .str("engine")?
-        .parse()
-        .map_err(|e: qtensor::QError| e.to_string())?;
-    let backend = match case.str("qconfig")? {
-        "default_fbgemm" => Backend::Fbgemm,
-        "default_qnnpack" => Backend::Qnnpack,
-        other => return Err(format!("{UNSUPPORTED}qconfig {other}")),
-    };
-    qtensor::set_engine(engine).map_err(|e| e.to_string())?;
+    let backend = default_qconfig_backend(case)?;
+    super::select_engine(case)?;
     let c = case.i64("channels")? as usize;
     let classes = case.i64("classes")? as usize;
     let mut model = SmallCnnFunctional::new(c, classes).map_err(|e| e.to_string())?;

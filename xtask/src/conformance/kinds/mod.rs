@@ -22,6 +22,15 @@ pub type Handler = fn(&Case) -> Result<Verdict, String>;
 /// counted as unsupported (failures under `--strict`), not as failures.
 pub const UNSUPPORTED: &str = "unsupported: ";
 
+/// Selects the case's `engine` (`fbgemm`, `qnnpack`).
+pub fn select_engine(case: &Case) -> Result<(), String> {
+    let engine: ::qtensor::Engine = case
+        .str("engine")?
+        .parse()
+        .map_err(|e: ::qtensor::QError| e.to_string())?;
+    ::qtensor::set_engine(engine).map_err(|e| e.to_string())
+}
+
 /// The handler of a kind, or `None` if we do not support it yet.
 pub fn handler(kind: &str) -> Option<Handler> {
     Some(match kind {

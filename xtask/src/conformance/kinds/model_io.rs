@@ -43,3 +43,12 @@ pub fn out_values(v: Value) -> Result<Vec<f32>, String> {
         .map(nn::Tensor::to_vec)
         .ok_or_else(|| format!("the model returned {}, expected a float tensor", v.kind()))
 }
+
+/// The backend of a case's `qconfig` (`default_fbgemm`, `default_qnnpack`).
+pub fn default_qconfig_backend(case: &Case) -> Result<quantization::Backend, String> {
+    match case.str("qconfig")? {
+        "default_fbgemm" => Ok(quantization::Backend::Fbgemm),
+        "default_qnnpack" => Ok(quantization::Backend::Qnnpack),
+        other => Err(format!("{}qconfig {other}", super::UNSUPPORTED)),
+    }
+}

@@ -1,7 +1,7 @@
 //! Kind `op`: one quantized operator on one engine (`ops_fbgemm.json`, `ops_qnnpack.json`).
 
 use nn_quantized::functional as F;
-use qtensor::{Engine, QTensor};
+use qtensor::QTensor;
 
 use crate::conformance::check::{Checker, Verdict};
 use crate::conformance::fixture::Case;
@@ -179,11 +179,7 @@ fn linear_dynamic(case: &Case) -> Result<Verdict, String> {
 
 /// Runs one operator case with the case's engine selected.
 pub fn op(case: &Case) -> Result<Verdict, String> {
-    let engine: Engine = case
-        .str("engine")?
-        .parse()
-        .map_err(|e: qtensor::QError| e.to_string())?;
-    qtensor::set_engine(engine).map_err(|e| e.to_string())?;
+    super::select_engine(case)?;
     if case.str("op")? == "linear_dynamic" {
         return linear_dynamic(case);
     }
